@@ -1,0 +1,108 @@
+# openshell-operator Makefile (kubebuilder v4 conventions).
+
+IMG ?= ghcr.io/openshell-operator/openshell-operator:dev
+LOCALBIN ?= $(shell pwd)/bin
+GOBIN_ENV = GOBIN=$(LOCALBIN)
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+## Tool versions (pinned; all install from the Go module proxy).
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.8.3
+BUF_VERSION ?= v1.75.0
+PROTOC_GEN_GO_VERSION ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+GINKGO_VERSION ?= $(shell go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2 2>/dev/null || echo v2.28.1)
+GOLANGCI_LINT_VERSION ?= v2.15.0
+HELM_VERSION ?= v3.20.2
+
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
+BUF ?= $(LOCALBIN)/buf
+PROTOC_GEN_GO ?= $(LOCALBIN)/protoc-gen-go
+PROTOC_GEN_GO_GRPC ?= $(LOCALBIN)/protoc-gen-go-grpc
+GINKGO ?= $(LOCALBIN)/ginkgo
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC from kubebuilder markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: proto
+proto: buf protoc-gen-go protoc-gen-go-grpc ## Regenerate gen/ from proto/ with local buf plugins.
+	rm -rf gen/openshell
+	$(BUF) generate
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint.
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: tidy
+tidy: ## Run go mod tidy.
+	go mod tidy
+
+.PHONY: verify
+verify: ## Fail if generated code, manifests, go.mod or formatting are stale, or vet/lint complain.
+	hack/verify.sh
+
+.PHONY: envtest
+envtest: ## Provide kube-apiserver and etcd for envtest (cached under bin/k8s).
+	@hack/setup-envtest.sh >/dev/null
+
+.PHONY: test
+test: envtest ## Run unit, simulator, client and envtest suites.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 30m
+
+.PHONY: build
+build: ## Build the manager and the gateway simulator.
+	go build -o bin/manager ./cmd
+	go build -o bin/gatewaysim ./cmd/gatewaysim
+
+.PHONY: run
+run: ## Run the manager against the current kubeconfig.
+	go run ./cmd
+
+.PHONY: docker-build
+docker-build: ## Build the manager image (needs a container engine).
+	docker build -t $(IMG) .
+
+##@ Tools
+
+.PHONY: controller-gen kustomize buf protoc-gen-go protoc-gen-go-grpc ginkgo golangci-lint
+controller-gen: $(CONTROLLER_GEN)
+$(CONTROLLER_GEN): ; $(GOBIN_ENV) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE): ; $(GOBIN_ENV) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+buf: $(BUF)
+$(BUF): ; $(GOBIN_ENV) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+protoc-gen-go: $(PROTOC_GEN_GO)
+$(PROTOC_GEN_GO): ; $(GOBIN_ENV) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+protoc-gen-go-grpc: $(PROTOC_GEN_GO_GRPC)
+$(PROTOC_GEN_GO_GRPC): ; $(GOBIN_ENV) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+ginkgo: $(GINKGO)
+$(GINKGO): ; $(GOBIN_ENV) go install github.com/onsi/ginkgo/v2/ginkgo@$(GINKGO_VERSION)
+golangci-lint: $(GOLANGCI_LINT)
+$(GOLANGCI_LINT): ; $(GOBIN_ENV) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)

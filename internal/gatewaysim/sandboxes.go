@@ -1,0 +1,508 @@
+package gatewaysim
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
+	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
+)
+
+// Size limits of grpc/mod.rs at the contract commit.
+const (
+	maxNameLen        = 253
+	maxProviders      = 32
+	maxLogLevelLen    = 32
+	maxEnvEntries     = 128
+	maxEnvKeyLen      = 256
+	maxEnvValueLen    = 8192
+	maxTemplateStr    = 1024
+	maxTemplateMap    = 128
+	maxStructBytes    = 64 << 10
+	maxPolicyBytes    = 256 << 10
+	readyReason       = "DependenciesReady"
+	readyMessage      = "Supervisor session connected"
+	errorReason       = "Unschedulable"
+	provisioningRsn   = "Starting"
+	provisioningMsg   = "sandbox is starting"
+	errorDefaultMsg   = "0/1 nodes are available: insufficient resources"
+	deletingMessage   = "sandbox is being deleted"
+	platformEventSrc  = "kubernetes"
+	platformEventNorm = "Normal"
+)
+
+func validateSpec(name string, spec *openshellv1.SandboxSpec) error {
+	if len(name) > maxNameLen {
+		return status.Errorf(codes.InvalidArgument, "name exceeds %d bytes", maxNameLen)
+	}
+	if len(spec.GetProviders()) > maxProviders {
+		return status.Errorf(codes.InvalidArgument, "providers exceeds %d entries", maxProviders)
+	}
+	if len(spec.GetLogLevel()) > maxLogLevelLen {
+		return status.Errorf(codes.InvalidArgument, "log_level exceeds %d bytes", maxLogLevelLen)
+	}
+	if err := validateEnv("environment", spec.GetEnvironment()); err != nil {
+		return err
+	}
+	if t := spec.GetTemplate(); t != nil {
+		for field, v := range map[string]string{"image": t.GetImage(), "runtime_class_name": t.GetRuntimeClassName(), "agent_socket": t.GetAgentSocket()} {
+			if len(v) > maxTemplateStr {
+				return status.Errorf(codes.InvalidArgument, "template.%s exceeds %d bytes", field, maxTemplateStr)
+			}
+		}
+		for field, m := range map[string]map[string]string{"labels": t.GetLabels(), "annotations": t.GetAnnotations(), "environment": t.GetEnvironment()} {
+			if len(m) > maxTemplateMap {
+				return status.Errorf(codes.InvalidArgument, "template.%s exceeds %d entries", field, maxTemplateMap)
+			}
+		}
+		if t.GetResources() != nil && proto.Size(t.GetResources()) > maxStructBytes {
+			return status.Errorf(codes.InvalidArgument, "template.resources exceeds %d bytes", maxStructBytes)
+		}
+		if t.GetVolumeClaimTemplates() != nil && proto.Size(t.GetVolumeClaimTemplates()) > maxStructBytes {
+			return status.Errorf(codes.InvalidArgument, "template.volume_claim_templates exceeds %d bytes", maxStructBytes)
+		}
+	}
+	if spec.GetPolicy() != nil && proto.Size(spec.GetPolicy()) > maxPolicyBytes {
+		return status.Errorf(codes.InvalidArgument, "policy exceeds %d bytes", maxPolicyBytes)
+	}
+	return nil
+}
+
+func validateEnv(field string, env map[string]string) error {
+	if len(env) > maxEnvEntries {
+		return status.Errorf(codes.InvalidArgument, "%s exceeds %d entries", field, maxEnvEntries)
+	}
+	for k, v := range env {
+		if len(k) > maxEnvKeyLen {
+			return status.Errorf(codes.InvalidArgument, "%s key exceeds %d bytes", field, maxEnvKeyLen)
+		}
+		if len(v) > maxEnvValueLen {
+			return status.Errorf(codes.InvalidArgument, "%s value for %q exceeds %d bytes", field, k, maxEnvValueLen)
+		}
+	}
+	return nil
+}
+
+// CreateSandbox follows semantics §1.1 step by step; the first failure wins.
+func (s *Simulator) CreateSandbox(_ context.Context, req *openshellv1.CreateSandboxRequest) (*openshellv1.SandboxResponse, error) {
+	if req.GetSpec() == nil {
+		return nil, status.Error(codes.InvalidArgument, "spec is required")
+	}
+	if err := validateSpec(req.GetName(), req.GetSpec()); err != nil {
+		return nil, err
+	}
+	if err := validateLabels(req.GetLabels()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state
+	spec := proto.Clone(req.GetSpec()).(*openshellv1.SandboxSpec)
+	if err := st.checkProviders(spec.GetProviders()); err != nil {
+		return nil, err
+	}
+	if spec.Template == nil {
+		spec.Template = &openshellv1.SandboxTemplate{}
+	}
+	if spec.Template.Image == "" {
+		spec.Template.Image = s.opts.DefaultImage
+	}
+	if spec.Policy != nil {
+		applyIdentityDefaults(spec.Policy)
+		if err := validatePolicySafety(spec.Policy); err != nil {
+			return nil, err
+		}
+	}
+	name := req.GetName()
+	if name == "" {
+		name = petname()
+		for st.sandboxes[name] != nil {
+			name = randomLetters(6)
+		}
+	}
+	if st.sandboxes[name] != nil {
+		return nil, status.Errorf(codes.AlreadyExists, "sandbox '%s' already exists", name)
+	}
+	// The Kubernetes driver's CR create rejects names that are not DNS-1123 subdomains; at the
+	// contract commit that surfaces as INTERNAL.
+	if !dns1123SubRE.MatchString(name) {
+		return nil, status.Errorf(codes.Internal, "create sandbox failed: Sandbox.agents.x-k8s.io %q is invalid: metadata.name: must be a lowercase RFC 1123 subdomain", name)
+	}
+	labels := map[string]string{}
+	for k, v := range req.GetLabels() {
+		labels[k] = v
+	}
+	sb := &openshellv1.Sandbox{
+		Metadata: &datamodelv1.ObjectMeta{Id: newID(), Name: name, CreatedAtMs: nowMs(), Labels: labels, ResourceVersion: 1},
+		Spec:     spec,
+		Status: &openshellv1.SandboxStatus{
+			SandboxName: name,
+			Phase:       openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING,
+			Conditions:  []*openshellv1.SandboxCondition{{Type: "Ready", Status: "False", Reason: provisioningRsn, Message: provisioningMsg, LastTransitionTime: time.Now().UTC().Format(time.RFC3339)}},
+		},
+	}
+	rec := &sandboxRec{sb: sb, seq: st.next()}
+	rec.event("Scheduled", fmt.Sprintf("sandbox %s scheduled", name))
+	st.sandboxes[name] = rec
+	id := sb.Metadata.Id
+	st.timers = append(st.timers, time.AfterFunc(s.opts.ProvisioningDelay, func() { s.driverReady(name, id) }))
+	return &openshellv1.SandboxResponse{Sandbox: proto.Clone(sb).(*openshellv1.Sandbox)}, nil
+}
+
+func (r *sandboxRec) event(reason, msg string) {
+	r.events = append(r.events, &openshellv1.PlatformEvent{TimestampMs: nowMs(), Source: platformEventSrc, Type: platformEventNorm, Reason: reason, Message: msg})
+}
+
+// bump is the CAS write every mutation performs: resource_version + 1, even for no-ops.
+func (st *state) bump(r *sandboxRec) {
+	r.sb.Metadata.ResourceVersion++
+	st.notify(r.sb.Metadata.Id)
+}
+
+// driverReady is the simulated driver + supervisor: the pod came up and the supervisor connected.
+func (s *Simulator) driverReady(name, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.state.sandboxes[name]
+	if r == nil || r.sb.Metadata.Id != id || r.forced {
+		return
+	}
+	if p := r.sb.Status.Phase; p != openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING && p != openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN {
+		return
+	}
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY, "")
+	r.event("Started", "supervisor session connected")
+	s.state.bump(r)
+}
+
+func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
+	r.sb.Status.Phase = phase
+	cond := &openshellv1.SandboxCondition{Type: "Ready", LastTransitionTime: time.Now().UTC().Format(time.RFC3339)}
+	switch phase {
+	case openshellv1.SandboxPhase_SANDBOX_PHASE_READY:
+		cond.Status, cond.Reason, cond.Message = "True", readyReason, readyMessage
+	case openshellv1.SandboxPhase_SANDBOX_PHASE_ERROR:
+		if msg == "" {
+			msg = errorDefaultMsg
+		}
+		cond.Status, cond.Reason, cond.Message = "False", errorReason, msg
+	case openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING:
+		cond.Status, cond.Reason, cond.Message = "False", "Deleting", deletingMessage
+	default:
+		cond.Status, cond.Reason, cond.Message = "False", provisioningRsn, provisioningMsg
+	}
+	r.sb.Status.Conditions = []*openshellv1.SandboxCondition{cond}
+}
+
+// ForcePhase pins a sandbox to phase, as a driver event would (ERROR gets a Ready=False
+// condition with a non-transient reason). Forcing PROVISIONING or READY releases the pin so
+// the simulated driver resumes. It reports whether the sandbox exists.
+func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.state.sandboxes[name]
+	if r == nil {
+		return false
+	}
+	r.forced = phase != openshellv1.SandboxPhase_SANDBOX_PHASE_READY
+	setPhase(r, phase, "")
+	r.event(phase.String(), "phase forced by the simulator")
+	s.state.bump(r)
+	return true
+}
+
+// GetSandbox returns the stored sandbox.
+func (s *Simulator) GetSandbox(_ context.Context, req *openshellv1.GetSandboxRequest) (*openshellv1.SandboxResponse, error) {
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.state.sandboxes[req.GetName()]
+	if r == nil {
+		return nil, status.Error(codes.NotFound, "sandbox not found")
+	}
+	return &openshellv1.SandboxResponse{Sandbox: proto.Clone(r.sb).(*openshellv1.Sandbox)}, nil
+}
+
+// ListSandboxes lists by creation order then name, with the gateway's paging and selectors.
+// Labels are matched from creation on (the fixed behaviour of upstream 077adb790, not the
+// e98 bug where a fresh sandbox did not match until its first status update).
+func (s *Simulator) ListSandboxes(_ context.Context, req *openshellv1.ListSandboxesRequest) (*openshellv1.ListSandboxesResponse, error) {
+	sel, err := parseSelector(req.GetLabelSelector())
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs := make([]*sandboxRec, 0, len(s.state.sandboxes))
+	for _, r := range s.state.sandboxes {
+		if matches(r.sb.Metadata.Labels, sel) {
+			recs = append(recs, r)
+		}
+	}
+	sort.Slice(recs, func(i, j int) bool {
+		a, b := recs[i], recs[j]
+		if a.sb.Metadata.CreatedAtMs != b.sb.Metadata.CreatedAtMs {
+			return a.sb.Metadata.CreatedAtMs < b.sb.Metadata.CreatedAtMs
+		}
+		if a.sb.Metadata.Name != b.sb.Metadata.Name {
+			return a.sb.Metadata.Name < b.sb.Metadata.Name
+		}
+		return a.seq < b.seq
+	})
+	out := &openshellv1.ListSandboxesResponse{}
+	for _, r := range page(recs, req.GetLimit(), req.GetOffset(), 100) {
+		out.Sandboxes = append(out.Sandboxes, proto.Clone(r.sb).(*openshellv1.Sandbox))
+	}
+	return out, nil
+}
+
+// DeleteSandbox marks the sandbox DELETING and removes it after the deletion delay.
+func (s *Simulator) DeleteSandbox(_ context.Context, req *openshellv1.DeleteSandboxRequest) (*openshellv1.DeleteSandboxResponse, error) {
+	if req.GetName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "name is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state
+	r := st.sandboxes[req.GetName()]
+	if r == nil {
+		return nil, status.Error(codes.NotFound, "sandbox not found")
+	}
+	r.forced = true
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING, "")
+	r.event("Killing", "deleting sandbox")
+	st.bump(r)
+	delete(st.settings, r.sb.Metadata.Name)
+	for tok, id := range st.sessions {
+		if id == r.sb.Metadata.Id {
+			delete(st.sessions, tok)
+		}
+	}
+	name, id := r.sb.Metadata.Name, r.sb.Metadata.Id
+	st.timers = append(st.timers, time.AfterFunc(s.opts.DeletionDelay, func() { s.driverDeleted(name, id) }))
+	return &openshellv1.DeleteSandboxResponse{Deleted: true}, nil
+}
+
+func (s *Simulator) driverDeleted(name, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.state.sandboxes[name]
+	if r == nil || r.sb.Metadata.Id != id {
+		return
+	}
+	delete(s.state.sandboxes, name)
+	s.state.notify(id)
+}
+
+func (st *state) checkProviders(names []string) error {
+	owner := map[string]string{}
+	for _, n := range names {
+		p := st.providers[n]
+		if p == nil {
+			return status.Errorf(codes.FailedPrecondition, "provider '%s' not found", n)
+		}
+		for k := range p.p.Credentials {
+			if other, ok := owner[k]; ok && other != n {
+				return status.Errorf(codes.FailedPrecondition, "credential env key '%s' is provided by both provider '%s' and provider '%s'; remove one of them", k, other, n)
+			}
+			owner[k] = n
+		}
+	}
+	return nil
+}
+
+func (st *state) checkExpectedRV(r *sandboxRec, expected uint64, op string) error {
+	if expected != 0 && expected != r.sb.Metadata.ResourceVersion {
+		return status.Errorf(codes.Aborted, "%s failed due to concurrent modification (current resource_version: %d)", op, r.sb.Metadata.ResourceVersion)
+	}
+	return nil
+}
+
+func validateAttachArgs(sandbox, provider string) error {
+	if provider == "" {
+		return status.Error(codes.InvalidArgument, "provider_name is required")
+	}
+	if len(provider) > maxNameLen {
+		return status.Errorf(codes.InvalidArgument, "provider_name exceeds %d bytes", maxNameLen)
+	}
+	if sandbox == "" {
+		return status.Error(codes.InvalidArgument, "sandbox_name is required")
+	}
+	return nil
+}
+
+// AttachSandboxProvider appends a provider to a sandbox (semantics §1.7).
+func (s *Simulator) AttachSandboxProvider(_ context.Context, req *openshellv1.AttachSandboxProviderRequest) (*openshellv1.AttachSandboxProviderResponse, error) {
+	if err := validateAttachArgs(req.GetSandboxName(), req.GetProviderName()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state
+	if st.providers[req.GetProviderName()] == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "provider '%s' not found", req.GetProviderName())
+	}
+	r := st.sandboxes[req.GetSandboxName()]
+	if r == nil {
+		return nil, status.Error(codes.NotFound, "sandbox not found")
+	}
+	list := dedupe(r.sb.Spec.Providers)
+	present := contains(list, req.GetProviderName())
+	if !present && len(list) >= maxProviders {
+		return nil, status.Errorf(codes.InvalidArgument, "sandbox already has %d providers", maxProviders)
+	}
+	if !present {
+		list = append(list, req.GetProviderName())
+	}
+	if err := st.checkProviders(list); err != nil {
+		return nil, err
+	}
+	if err := st.checkExpectedRV(r, req.GetExpectedResourceVersion(), "attach provider"); err != nil {
+		return nil, err
+	}
+	r.sb.Spec.Providers = list
+	st.bump(r)
+	return &openshellv1.AttachSandboxProviderResponse{Sandbox: proto.Clone(r.sb).(*openshellv1.Sandbox), Attached: !present}, nil
+}
+
+// DetachSandboxProvider removes every occurrence of a provider from a sandbox.
+func (s *Simulator) DetachSandboxProvider(_ context.Context, req *openshellv1.DetachSandboxProviderRequest) (*openshellv1.DetachSandboxProviderResponse, error) {
+	if err := validateAttachArgs(req.GetSandboxName(), req.GetProviderName()); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state
+	r := st.sandboxes[req.GetSandboxName()]
+	if r == nil {
+		return nil, status.Error(codes.NotFound, "sandbox not found")
+	}
+	if err := st.checkExpectedRV(r, req.GetExpectedResourceVersion(), "detach provider"); err != nil {
+		return nil, err
+	}
+	var kept []string
+	for _, p := range r.sb.Spec.Providers {
+		if p != req.GetProviderName() {
+			kept = append(kept, p)
+		}
+	}
+	detached := len(kept) != len(r.sb.Spec.Providers)
+	r.sb.Spec.Providers = kept
+	st.bump(r)
+	return &openshellv1.DetachSandboxProviderResponse{Sandbox: proto.Clone(r.sb).(*openshellv1.Sandbox), Detached: detached}, nil
+}
+
+// ListSandboxProviders returns the attached providers in spec order, credentials redacted.
+func (s *Simulator) ListSandboxProviders(_ context.Context, req *openshellv1.ListSandboxProvidersRequest) (*openshellv1.ListSandboxProvidersResponse, error) {
+	if req.GetSandboxName() == "" {
+		return nil, status.Error(codes.InvalidArgument, "sandbox_name is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.state.sandboxes[req.GetSandboxName()]
+	if r == nil {
+		return nil, status.Error(codes.NotFound, "sandbox not found")
+	}
+	out := &openshellv1.ListSandboxProvidersResponse{}
+	for _, n := range r.sb.Spec.Providers {
+		p := s.state.providers[n]
+		if p == nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "provider '%s' attached to sandbox no longer exists", n)
+		}
+		out.Providers = append(out.Providers, redacted(p.p))
+	}
+	return out, nil
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	for _, v := range in {
+		if !contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// WatchSandbox streams snapshots (and platform events when asked) of one sandbox by id.
+// stop_on_terminal closes the stream only on READY, as the real gateway does.
+func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream openshellv1.OpenShell_WatchSandboxServer) error {
+	if req.GetId() == "" {
+		return status.Error(codes.InvalidArgument, "id is required")
+	}
+	ch := make(chan struct{}, 1)
+	s.mu.Lock()
+	st := s.state
+	if st.sandboxByID(req.GetId()) == nil {
+		s.mu.Unlock()
+		return status.Error(codes.NotFound, "sandbox not found")
+	}
+	if st.watchers[req.GetId()] == nil {
+		st.watchers[req.GetId()] = map[chan struct{}]struct{}{}
+	}
+	st.watchers[req.GetId()][ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(st.watchers[req.GetId()], ch)
+		s.mu.Unlock()
+	}()
+
+	sentEvents := 0
+	if !req.GetFollowEvents() {
+		sentEvents = -1
+	}
+	for {
+		s.mu.Lock()
+		r := st.sandboxByID(req.GetId())
+		var snap *openshellv1.Sandbox
+		var events []*openshellv1.PlatformEvent
+		if r != nil {
+			snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
+			if sentEvents >= 0 && sentEvents < len(r.events) {
+				events = append(events, r.events[sentEvents:]...)
+				sentEvents = len(r.events)
+			}
+		}
+		s.mu.Unlock()
+		if snap == nil {
+			return nil
+		}
+		for _, e := range events {
+			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Event{Event: e}}); err != nil {
+				return err
+			}
+		}
+		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: snap}}); err != nil {
+			return err
+		}
+		if req.GetStopOnTerminal() && snap.Status.GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+			return nil
+		}
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return status.Error(codes.Unavailable, "gateway restarted")
+			}
+		case <-stream.Context().Done():
+			return nil
+		}
+	}
+}

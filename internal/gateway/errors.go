@@ -40,8 +40,11 @@ func Code(err error) codes.Code {
 
 // Message returns the gateway's own message of a gRPC error (without our operation prefix).
 func Message(err error) string {
-	if s, ok := status.FromError(err); ok {
-		return s.Message()
+	// status.FromError on a wrapped error reports the whole chain's text; the gateway's own
+	// message is on the innermost status.
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		return se.GRPCStatus().Message()
 	}
 	if err == nil {
 		return ""

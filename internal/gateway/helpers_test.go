@@ -82,6 +82,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-func gatewaysimTimeout(d time.Duration) []gateway.Option { return []gateway.Option{gateway.WithTimeout(d)} }
+func gatewaysimTimeout(d time.Duration) []gateway.Option {
+	return []gateway.Option{gateway.WithTimeout(d)}
+}
 
 func isRetryable(err error) bool { return gateway.IsRetryable(err) }

@@ -75,8 +75,16 @@ func TestSandboxPolicyRevisions(t *testing.T) {
 
 	// Static fields cannot change in place.
 	for name, p := range map[string]*sandboxv1.SandboxPolicy{
-		"landlock":     func() *sandboxv1.SandboxPolicy { p := basePolicy(); p.Landlock.Compatibility = "hard_requirement"; return p }(),
-		"process":      func() *sandboxv1.SandboxPolicy { p := basePolicy(); p.Process = &sandboxv1.ProcessPolicy{RunAsUser: "root"}; return p }(),
+		"landlock": func() *sandboxv1.SandboxPolicy {
+			p := basePolicy()
+			p.Landlock.Compatibility = "hard_requirement"
+			return p
+		}(),
+		"process": func() *sandboxv1.SandboxPolicy {
+			p := basePolicy()
+			p.Process = &sandboxv1.ProcessPolicy{RunAsUser: "root"}
+			return p
+		}(),
 		"removed path": func() *sandboxv1.SandboxPolicy { p := basePolicy(); p.Filesystem.ReadOnly = nil; return p }(),
 	} {
 		_, err := e.client.Policies.Update(c, "pol", p)

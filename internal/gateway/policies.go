@@ -55,7 +55,7 @@ func (a *PoliciesAPI) DeleteSetting(ctx context.Context, scope Scope, key string
 	return a.update(ctx, "delete setting \""+key+"\"", &openshellv1.UpdateConfigRequest{Global: scope.Global, Name: scope.Sandbox, SettingKey: key, DeleteSetting: true})
 }
 
-// BoolSetting, StringSetting and IntSetting build typed setting values.
+// BoolSetting builds a bool setting value.
 func BoolSetting(v bool) *sandboxv1.SettingValue {
 	return &sandboxv1.SettingValue{Value: &sandboxv1.SettingValue_BoolValue{BoolValue: v}}
 }

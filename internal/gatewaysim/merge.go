@@ -286,7 +286,7 @@ func (st *state) mergePolicy(r *sandboxRec, ops []*openshellv1.PolicyMergeOperat
 	if st.latest(r.sb.Metadata.Id) == nil && PolicyHash(base) == before {
 		return &openshellv1.UpdateConfigResponse{}, nil
 	}
-	rev, _ := st.insertRevision(r.sb.Metadata.Id, base, openshellv1.PolicyStatus_POLICY_STATUS_PENDING)
+	rev := st.insertRevision(r.sb.Metadata.Id, base, openshellv1.PolicyStatus_POLICY_STATUS_PENDING)
 	st.notify(r.sb.Metadata.Id)
 	return &openshellv1.UpdateConfigResponse{Version: rev.version, PolicyHash: rev.hash}, nil
 }

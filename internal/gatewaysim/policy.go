@@ -160,10 +160,10 @@ func (st *state) latest(scope string) *revision {
 
 // insertRevision adds the next version with the given status and supersedes older
 // pending/loaded ones; the same hash as the latest returns the latest unchanged.
-func (st *state) insertRevision(scope string, p *sandboxv1.SandboxPolicy, stat openshellv1.PolicyStatus) (*revision, bool) {
+func (st *state) insertRevision(scope string, p *sandboxv1.SandboxPolicy, stat openshellv1.PolicyStatus) *revision {
 	hash := PolicyHash(p)
 	if l := st.latest(scope); l != nil && l.hash == hash {
-		return l, false
+		return l
 	}
 	var next uint32 = 1
 	if l := st.latest(scope); l != nil {
@@ -175,7 +175,7 @@ func (st *state) insertRevision(scope string, p *sandboxv1.SandboxPolicy, stat o
 		rev.loadedMs = nowMs()
 	}
 	st.revisions[scope] = append(st.revisions[scope], rev)
-	return rev, true
+	return rev
 }
 
 func (st *state) supersede(scope string, below uint32) {
@@ -258,7 +258,7 @@ func (st *state) updateSandboxPolicy(r *sandboxRec, in *sandboxv1.SandboxPolicy,
 		r.sb.Spec.Policy = proto.Clone(p).(*sandboxv1.SandboxPolicy)
 		st.bump(r)
 	}
-	rev, _ := st.insertRevision(r.sb.Metadata.Id, p, openshellv1.PolicyStatus_POLICY_STATUS_PENDING)
+	rev := st.insertRevision(r.sb.Metadata.Id, p, openshellv1.PolicyStatus_POLICY_STATUS_PENDING)
 	st.notify(r.sb.Metadata.Id)
 	return &openshellv1.UpdateConfigResponse{Version: rev.version, PolicyHash: rev.hash}, nil
 }

@@ -1,0 +1,191 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// UpdateStrategy says how spec changes the gateway cannot apply in place are rolled out.
+// +kubebuilder:validation:Enum=Recreate;OnDelete
+type UpdateStrategy string
+
+// Update strategies.
+const (
+	// UpdateStrategyRecreate deletes the gateway sandbox, waits until it is gone and creates
+	// it again with the new spec.
+	UpdateStrategyRecreate UpdateStrategy = "Recreate"
+	// UpdateStrategyOnDelete leaves the running sandbox alone and reports RecreatePending;
+	// the change applies when the user deletes it.
+	UpdateStrategyOnDelete UpdateStrategy = "OnDelete"
+)
+
+// SandboxSpec is an OpenShell agent sandbox.
+// +kubebuilder:validation:XValidation:rule="!(has(self.policyRef) && has(self.policy))",message="policyRef and policy are mutually exclusive"
+type SandboxSpec struct {
+	// GatewayRef names the GatewayConnection; it cannot change after creation.
+	// +kubebuilder:default={name: default}
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gatewayRef is immutable"
+	// +optional
+	GatewayRef GatewayReference `json:"gatewayRef,omitempty"`
+	// Image is the OCI image the sandbox boots; the gateway's default image when empty.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Image string `json:"image,omitempty"`
+	// Environment variables for processes in the sandbox.
+	// +kubebuilder:validation:MaxProperties=128
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$') && size(k) <= 256)",message="environment keys must be environment variable names of at most 256 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 8192)",message="environment values must be at most 8192 bytes"
+	// +optional
+	Environment map[string]string `json:"environment,omitempty"`
+	// LogLevel of processes in the sandbox.
+	// +kubebuilder:validation:Enum=trace;debug;info;warn;error
+	// +optional
+	LogLevel string `json:"logLevel,omitempty"`
+	// GPU requests an NVIDIA GPU.
+	// +optional
+	GPU bool `json:"gpu,omitempty"`
+	// GPUDevice pins a GPU by PCI address (0000:2d:00.0) or index (0); requires gpu.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	GPUDevice string `json:"gpuDevice,omitempty"`
+	// RuntimeClassName for the sandbox pod (for example kata or gvisor).
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	RuntimeClassName string `json:"runtimeClassName,omitempty"`
+	// Resources of the sandbox container.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// PodLabels are added to the sandbox pod.
+	// +kubebuilder:validation:MaxProperties=128
+	// +optional
+	PodLabels map[string]string `json:"podLabels,omitempty"`
+	// PodAnnotations are added to the sandbox pod.
+	// +kubebuilder:validation:MaxProperties=128
+	// +optional
+	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
+	// Providers are names of Providers in the same namespace to attach; attaching and
+	// detaching happens in place.
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +listType=set
+	// +optional
+	Providers []string `json:"providers,omitempty"`
+	// PolicyRef names a SandboxPolicy in the same namespace. Exclusive with policy.
+	// +optional
+	PolicyRef *LocalObjectReference `json:"policyRef,omitempty"`
+	// Policy is an inline policy. Exclusive with policyRef.
+	// +optional
+	Policy *SandboxPolicySpec `json:"policy,omitempty"`
+	// UpdateStrategy for changes the gateway cannot apply in place (image, environment,
+	// resources, landlock, process, removed paths...).
+	// +kubebuilder:default=Recreate
+	// +optional
+	UpdateStrategy UpdateStrategy `json:"updateStrategy,omitempty"`
+	// DeletionPolicy: Delete removes the gateway sandbox with this resource, Orphan leaves it.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// SandboxPhase is the gateway's lifecycle phase.
+// +kubebuilder:validation:Enum=Provisioning;Ready;Error;Deleting;Unknown
+type SandboxPhase string
+
+// Sandbox phases, as the gateway reports them.
+const (
+	SandboxPhaseProvisioning SandboxPhase = "Provisioning"
+	SandboxPhaseReady        SandboxPhase = "Ready"
+	SandboxPhaseError        SandboxPhase = "Error"
+	SandboxPhaseDeleting     SandboxPhase = "Deleting"
+	SandboxPhaseUnknown      SandboxPhase = "Unknown"
+)
+
+// PolicyLoadStatus is the gateway's status of a policy revision.
+// +kubebuilder:validation:Enum=Pending;Loaded;Failed;Superseded
+type PolicyLoadStatus string
+
+// Policy load statuses.
+const (
+	PolicyLoadPending    PolicyLoadStatus = "Pending"
+	PolicyLoadLoaded     PolicyLoadStatus = "Loaded"
+	PolicyLoadFailed     PolicyLoadStatus = "Failed"
+	PolicyLoadSuperseded PolicyLoadStatus = "Superseded"
+)
+
+// SandboxPolicyState is the policy revision the gateway holds for the sandbox.
+type SandboxPolicyState struct {
+	// Version is the newest revision pushed.
+	// +optional
+	Version uint32 `json:"version,omitempty"`
+	// ActiveVersion is the revision the sandbox reported loaded.
+	// +optional
+	ActiveVersion uint32 `json:"activeVersion,omitempty"`
+	// Status of the newest revision.
+	// +optional
+	Status PolicyLoadStatus `json:"status,omitempty"`
+	// Hash of the newest revision, as the gateway computed it.
+	// +optional
+	Hash string `json:"hash,omitempty"`
+	// LoadError is the sandbox's error when loading failed.
+	// +optional
+	LoadError string `json:"loadError,omitempty"`
+}
+
+// SandboxStatus is what the gateway reports of the sandbox.
+type SandboxStatus struct {
+	CommonStatus `json:",inline"`
+	// Phase is the gateway's lifecycle phase.
+	// +optional
+	Phase SandboxPhase `json:"phase,omitempty"`
+	// SandboxID is the gateway's id of the sandbox.
+	// +optional
+	SandboxID string `json:"sandboxID,omitempty"`
+	// GatewayName is the sandbox's name on the gateway.
+	// +optional
+	GatewayName string `json:"gatewayName,omitempty"`
+	// Policy is the policy revision state.
+	// +optional
+	Policy *SandboxPolicyState `json:"policy,omitempty"`
+	// Providers are the gateway provider names attached.
+	// +optional
+	Providers []string `json:"providers,omitempty"`
+	// SpecHash is a hash of the gateway spec the sandbox was created with; a different hash
+	// of the desired spec means a recreate is needed.
+	// +optional
+	SpecHash string `json:"specHash,omitempty"`
+}
+
+// Sandbox is an OpenShell agent sandbox running on a gateway.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ossb,categories=openshell
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Policy",type=integer,JSONPath=`.status.policy.activeVersion`,priority=1
+// +kubebuilder:printcolumn:name="Gateway Name",type=string,JSONPath=`.status.gatewayName`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Sandbox struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the desired sandbox.
+	Spec SandboxSpec `json:"spec,omitempty"`
+	// Status is the observed sandbox.
+	// +optional
+	Status SandboxStatus `json:"status,omitempty"`
+}
+
+// SandboxList is a list of Sandboxes.
+// +kubebuilder:object:root=true
+type SandboxList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the sandboxes.
+	Items []Sandbox `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Sandbox{}, &SandboxList{})
+}

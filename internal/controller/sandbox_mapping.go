@@ -90,12 +90,10 @@ func sandboxPolicyHash(p *sandboxv1.SandboxPolicy) string {
 // baseline with UpdateConfig (gateway-semantics §2.2): filesystem paths may only be added,
 // include_workdir, landlock and process must be equal. An empty result means in place.
 func sandboxPolicyStaticChanges(baseline, desired *sandboxv1.SandboxPolicy) []string {
-	if baseline == nil {
-		// No baseline: the first UpdateConfig backfills it.
+	if baseline == nil || desired == nil {
+		// No baseline: the first UpdateConfig backfills it. No desired policy: the
+		// gateway (or its supervisor) owns it; removing ours never tears a sandbox down.
 		return nil
-	}
-	if desired == nil {
-		return []string{"policy removed"}
 	}
 	b, d := normalizeSandboxPolicy(baseline), normalizeSandboxPolicy(desired)
 	var out []string

@@ -104,7 +104,7 @@ func TestSandboxPolicyStaticChanges(t *testing.T) {
 		{name: "filesystem removed", baseline: base, desired: with(func(p *sandboxv1.SandboxPolicy) {
 			p.Filesystem = nil
 		}), want: []string{"policy filesystem removed"}},
-		{name: "policy removed", baseline: base, desired: nil, want: []string{"policy removed"}},
+		{name: "policy removed is left to the gateway", baseline: base, desired: nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

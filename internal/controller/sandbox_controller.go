@@ -1,0 +1,523 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	sandboxv1 "github.com/openshell-operator/openshell-operator/gen/openshell/sandbox/v1"
+	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+)
+
+// Field indexes on Sandbox used to re-enqueue dependents.
+const (
+	sandboxProviderIndex = "spec.providers"
+	sandboxPolicyIndex   = "spec.policyRef.name"
+	sandboxGatewayIndex  = "spec.gatewayRef.name"
+)
+
+// Event reasons for actions (failures use the condition reason).
+const (
+	sandboxEventCreated       = "Created"
+	sandboxEventRecreated     = "Recreated"
+	sandboxEventDeleted       = "Deleted"
+	sandboxEventHealed        = "Healed"
+	sandboxEventPolicyUpdated = "PolicyUpdated"
+)
+
+// sandboxEventRecorder is the part of an event recorder the controller uses.
+type sandboxEventRecorder interface {
+	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...any)
+}
+
+// sandboxGateways yields the gateway client of a GatewayConnection.
+type sandboxGateways interface {
+	Get(name string) (*gateway.Client, error)
+}
+
+// SandboxReconciler reconciles Sandbox resources into OpenShell gateway sandboxes.
+type SandboxReconciler struct {
+	client.Client
+	Gateways sandboxGateways
+	Recorder sandboxEventRecorder
+	// Transitional is the requeue interval while a sandbox is provisioning or deleting.
+	Transitional time.Duration
+	// Resync is the requeue interval once converged.
+	Resync time.Duration
+}
+
+// +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes/finalizers,verbs=update
+// +kubebuilder:rbac:groups=openshell.dev,resources=providers;sandboxpolicies;gatewayconnections,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+func (r *SandboxReconciler) transitional() time.Duration {
+	if r.Transitional > 0 {
+		return r.Transitional
+	}
+	return 2 * time.Second
+}
+
+func (r *SandboxReconciler) resync() time.Duration {
+	if r.Resync > 0 {
+		return r.Resync
+	}
+	return 10 * time.Minute
+}
+
+// sandboxGatewayName is the deterministic gateway name of a Sandbox.
+func sandboxGatewayName(sb *v1alpha1.Sandbox) string {
+	return sandboxNameFor(sb.Namespace, sb.Name)
+}
+
+// sandboxOwnedBy reports whether the gateway object carries this CR's ownership labels.
+func sandboxOwnedBy(gw *openshellv1.Sandbox, sb *v1alpha1.Sandbox) bool {
+	l := gw.GetMetadata().GetLabels()
+	return l[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue &&
+		l[v1alpha1.LabelNamespace] == sb.Namespace && l[v1alpha1.LabelName] == sb.Name &&
+		l[v1alpha1.LabelUID] == string(sb.UID)
+}
+
+func sandboxOwnershipLabels(sb *v1alpha1.Sandbox) map[string]string {
+	return map[string]string{
+		v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue,
+		v1alpha1.LabelNamespace: sb.Namespace,
+		v1alpha1.LabelName:      sb.Name,
+		v1alpha1.LabelUID:       string(sb.UID),
+	}
+}
+
+// classifySandboxError turns a gateway or dependency error into a condition.
+func classifySandboxError(what string, err error) *sandboxFailure {
+	msg := gateway.Message(err)
+	if msg == "" {
+		msg = err.Error()
+	}
+	msg = what + ": " + msg
+	switch {
+	case errors.Is(err, errSandboxDependency):
+		return &sandboxFailure{Reason: v1alpha1.ReasonDependencyNotReady, Message: err.Error()}
+	case gateway.IsUnauthenticated(err) || gateway.IsPermissionDenied(err):
+		return &sandboxFailure{Reason: v1alpha1.ReasonAuthenticationFailed, Message: msg}
+	case gateway.IsRetryable(err) || gateway.IsConflict(err):
+		return &sandboxFailure{Reason: v1alpha1.ReasonGatewayUnavailable, Message: msg}
+	case gateway.IsFailedPrecondition(err):
+		// A missing provider or GPU capacity can resolve by itself.
+		return &sandboxFailure{Reason: v1alpha1.ReasonGatewayRejected, Message: msg}
+	default:
+		return &sandboxFailure{Reason: v1alpha1.ReasonGatewayRejected, Message: msg, Terminal: true}
+	}
+}
+
+var errSandboxDependency = errors.New("dependency not ready")
+
+// Reconcile observes the gateway sandbox, then creates, updates in place, recreates or
+// does nothing, then writes status once.
+func (r *SandboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := logf.FromContext(ctx)
+	sb := &v1alpha1.Sandbox{}
+	if err := r.Get(ctx, req.NamespacedName, sb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !sb.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, sb)
+	}
+	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
+		controllerutil.AddFinalizer(sb, v1alpha1.Finalizer)
+		if err := r.Update(ctx, sb); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+	orig := sb.DeepCopy()
+	obs, result := r.observeAndAct(ctx, sb)
+	d := deriveSandboxStatus(obs)
+	if err := r.writeStatus(ctx, orig, sb, obs, d); err != nil {
+		return ctrl.Result{}, err
+	}
+	if obs.Failure != nil && sandboxReason(orig) != obs.Failure.Reason {
+		// One event per transition into a failure, not one per retry.
+		r.Recorder.Eventf(sb, "Warning", obs.Failure.Reason, "%s", obs.Failure.Message)
+	}
+	if result.RequeueAfter == 0 {
+		switch {
+		case d.Ready == metav1.ConditionTrue || d.Stalled:
+			result.RequeueAfter = r.resync()
+		default:
+			result.RequeueAfter = r.transitional()
+		}
+	}
+	log.V(1).Info("reconciled sandbox", "phase", d.Phase, "reason", d.Reason, "requeueAfter", result.RequeueAfter)
+	return result, nil
+}
+
+// observeAndAct performs at most the gateway calls needed and fills the observation.
+func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sandbox) (sandboxObservation, ctrl.Result) {
+	var obs sandboxObservation
+	fail := func(what string, err error) (sandboxObservation, ctrl.Result) {
+		obs.Failure = classifySandboxError(what, err)
+		return obs, ctrl.Result{}
+	}
+	name := sandboxGatewayName(sb)
+	gw, err := r.Gateways.Get(gatewayRefName(sb.Spec.GatewayRef))
+	if err != nil {
+		return fail("gateway connection", fmt.Errorf("%w: GatewayConnection %q: %v", errSandboxDependency, gatewayRefName(sb.Spec.GatewayRef), err))
+	}
+	desired, err := r.desiredSpec(ctx, sb)
+	if err != nil {
+		return fail("desired spec", err)
+	}
+	obs.PolicyVersion = policyVersion(sb)
+
+	cur, err := gw.Sandboxes.Get(ctx, name)
+	switch {
+	case gateway.IsNotFound(err):
+		return r.create(ctx, gw, sb, name, desired)
+	case err != nil:
+		return fail("get sandbox", err)
+	}
+	obs.Sandbox = cur
+	if !sandboxOwnedBy(cur, sb) {
+		obs.Sandbox = nil
+		obs.Failure = &sandboxFailure{Reason: v1alpha1.ReasonConflict, Terminal: true,
+			Message: fmt.Sprintf("gateway sandbox %q exists and is not owned by this resource; it is left untouched", name)}
+		return obs, ctrl.Result{RequeueAfter: r.resync()}
+	}
+	sb.Status.SandboxID = cur.GetMetadata().GetId()
+	if cur.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING {
+		obs.Recreating = sandboxReason(sb) == v1alpha1.ReasonRecreating
+		return obs, ctrl.Result{RequeueAfter: r.transitional()}
+	}
+
+	diff := diffSandboxSpec(desired, cur.GetSpec())
+	if diff.NeedsRecreate() {
+		if sb.Spec.UpdateStrategy == v1alpha1.UpdateStrategyOnDelete {
+			obs.RecreatePending, obs.RecreateReasons = true, diff.Recreate
+			obs.ProvidersAttached = !diff.InPlace()
+			return obs, ctrl.Result{}
+		}
+		if _, err := gw.Sandboxes.Delete(ctx, name); err != nil && !gateway.IsNotFound(err) {
+			return fail("delete sandbox for recreate", err)
+		}
+		obs.Recreating = true
+		return obs, ctrl.Result{RequeueAfter: r.transitional()}
+	}
+	obs.SpecInSync = true
+	for _, p := range diff.Attach {
+		if cur, _, err = gw.Sandboxes.AttachProvider(ctx, name, p, 0); err != nil {
+			return fail(fmt.Sprintf("attach provider %q", p), err)
+		}
+	}
+	for _, p := range diff.Detach {
+		if cur, _, err = gw.Sandboxes.DetachProvider(ctx, name, p, 0); err != nil {
+			return fail(fmt.Sprintf("detach provider %q", p), err)
+		}
+	}
+	obs.Sandbox = cur
+	obs.ProvidersAttached = true
+	if err := r.syncPolicy(ctx, gw, sb, name, desired.GetPolicy(), cur, &obs); err != nil {
+		return fail("policy", err)
+	}
+	return obs, ctrl.Result{}
+}
+
+// create creates the gateway sandbox; a sandboxID in status means it vanished (heal).
+func (r *SandboxReconciler) create(ctx context.Context, gw *gateway.Client, sb *v1alpha1.Sandbox, name string, desired *openshellv1.SandboxSpec) (sandboxObservation, ctrl.Result) {
+	var obs sandboxObservation
+	created, err := gw.Sandboxes.Create(ctx, name, desired, sandboxOwnershipLabels(sb))
+	if gateway.IsAlreadyExists(err) {
+		// Lost a race with ourselves or someone else: observe again.
+		return obs, ctrl.Result{RequeueAfter: r.transitional()}
+	}
+	if err != nil {
+		obs.Failure = classifySandboxError("create sandbox", err)
+		return obs, ctrl.Result{}
+	}
+	switch {
+	case sandboxReason(sb) == v1alpha1.ReasonRecreating:
+		r.Recorder.Eventf(sb, "Normal", sandboxEventRecreated, "recreated gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
+	case sb.Status.SandboxID != "":
+		r.Recorder.Eventf(sb, "Warning", sandboxEventHealed, "gateway sandbox %s (id %s) was gone; created it again (id %s)", name, sb.Status.SandboxID, created.GetMetadata().GetId())
+	default:
+		r.Recorder.Eventf(sb, "Normal", sandboxEventCreated, "created gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
+	}
+	sb.Status.SandboxID = created.GetMetadata().GetId()
+	if sb.Status.Policy != nil {
+		// A new sandbox starts from the spec's policy baseline; earlier revisions are gone.
+		sb.Status.Policy = nil
+	}
+	obs.Sandbox, obs.SpecInSync, obs.ProvidersAttached = created, true, true
+	return obs, ctrl.Result{RequeueAfter: r.transitional()}
+}
+
+// syncPolicy pushes the desired policy when the live one (latest revision, or the
+// create-time baseline when there are none) differs, then reads its load status.
+func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, sb *v1alpha1.Sandbox, name string, desired *sandboxv1.SandboxPolicy, cur *openshellv1.Sandbox, obs *sandboxObservation) error {
+	obs.ActivePolicyVersion = cur.GetStatus().GetCurrentPolicyVersion()
+	if desired == nil {
+		return nil
+	}
+	latest, err := gw.Policies.GetStatus(ctx, name, 0)
+	if err != nil && !gateway.IsNotFound(err) {
+		return err
+	}
+	live := cur.GetSpec().GetPolicy()
+	if latest.GetRevision() != nil {
+		live = latest.GetRevision().GetPolicy()
+		obs.ActivePolicyVersion = latest.GetActiveVersion()
+	}
+	if !proto.Equal(normalizeSandboxPolicy(live), normalizeSandboxPolicy(desired)) {
+		resp, err := gw.Policies.Update(ctx, name, desired)
+		if err != nil {
+			return err
+		}
+		sb.Status.Policy = &v1alpha1.SandboxPolicyState{Version: resp.GetVersion(), Hash: resp.GetPolicyHash(),
+			Status: v1alpha1.PolicyLoadPending}
+		r.Recorder.Eventf(sb, "Normal", sandboxEventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
+		obs.PolicyVersion = resp.GetVersion()
+		latest, err = gw.Policies.GetStatus(ctx, name, resp.GetVersion())
+		if err != nil {
+			return err
+		}
+	}
+	if obs.PolicyVersion == 0 {
+		return nil
+	}
+	if latest.GetRevision().GetVersion() != obs.PolicyVersion {
+		if latest, err = gw.Policies.GetStatus(ctx, name, obs.PolicyVersion); err != nil {
+			return err
+		}
+	}
+	obs.PolicyRevision = latest.GetRevision()
+	obs.ActivePolicyVersion = latest.GetActiveVersion()
+	return nil
+}
+
+// desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady.
+func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox) (*openshellv1.SandboxSpec, error) {
+	providers := map[string]*v1alpha1.Provider{}
+	for _, n := range sb.Spec.Providers {
+		p := &v1alpha1.Provider{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: n}, p)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get provider %q: %w", n, err)
+		}
+		providers[n] = p
+	}
+	names, notReady := resolveSandboxProviders(sb.Spec.Providers, providers)
+	if len(notReady) > 0 {
+		return nil, fmt.Errorf("%w: providers not ready on the gateway: %s", errSandboxDependency, strings.Join(notReady, ", "))
+	}
+	policySpec := sb.Spec.Policy
+	if sb.Spec.PolicyRef != nil {
+		sp := &v1alpha1.SandboxPolicy{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: sb.Spec.PolicyRef.Name}, sp); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("%w: SandboxPolicy %q not found", errSandboxDependency, sb.Spec.PolicyRef.Name)
+			}
+			return nil, fmt.Errorf("get sandbox policy %q: %w", sb.Spec.PolicyRef.Name, err)
+		}
+		policySpec = &sp.Spec
+	}
+	policy, err := sandboxPolicyToGateway(policySpec)
+	if err != nil {
+		return nil, err
+	}
+	return sandboxDesiredSpec(sb, names, policy)
+}
+
+// finalize deletes the gateway sandbox (policy Delete) and releases the finalizer only
+// once the gateway reports it gone.
+func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	release := func() (ctrl.Result, error) {
+		controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
+		if err := r.Update(ctx, sb); err != nil && !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
+		}
+		return ctrl.Result{}, nil
+	}
+	if sb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
+		return release()
+	}
+	orig := sb.DeepCopy()
+	var obs sandboxObservation
+	result := ctrl.Result{RequeueAfter: r.transitional()}
+	name := sandboxGatewayName(sb)
+	gw, err := r.Gateways.Get(gatewayRefName(sb.Spec.GatewayRef))
+	if err != nil {
+		obs.Failure = classifySandboxError("gateway connection",
+			fmt.Errorf("%w: GatewayConnection %q: %v; keeping the finalizer", errSandboxDependency, gatewayRefName(sb.Spec.GatewayRef), err))
+	} else {
+		cur, err := gw.Sandboxes.Get(ctx, name)
+		switch {
+		case gateway.IsNotFound(err):
+			r.Recorder.Eventf(sb, "Normal", sandboxEventDeleted, "gateway sandbox %s is gone", name)
+			return release()
+		case err != nil:
+			obs.Failure = classifySandboxError("get sandbox; keeping the finalizer", err)
+		case !sandboxOwnedBy(cur, sb):
+			// Not ours: never delete it.
+			return release()
+		default:
+			obs.Sandbox = cur
+			if cur.GetStatus().GetPhase() != openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING {
+				if _, err := gw.Sandboxes.Delete(ctx, name); err != nil && !gateway.IsNotFound(err) {
+					obs.Failure = classifySandboxError("delete sandbox; keeping the finalizer", err)
+				}
+			}
+			if obs.Failure == nil {
+				obs.Failure = &sandboxFailure{Reason: v1alpha1.ReasonDeleting, Message: "waiting for the gateway to delete the sandbox"}
+			}
+		}
+	}
+	d := deriveSandboxStatus(obs)
+	if err := r.writeStatus(ctx, orig, sb, obs, d); err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, nil
+}
+
+// writeStatus patches status once, and only when something changed.
+func (r *SandboxReconciler) writeStatus(ctx context.Context, orig, sb *v1alpha1.Sandbox, obs sandboxObservation, d sandboxDerivedStatus) error {
+	st := &sb.Status
+	if obs.Sandbox != nil {
+		st.Phase = v1alpha1.SandboxPhase(d.Phase)
+		st.GatewayName = obs.Sandbox.GetMetadata().GetName()
+		st.Providers = slices.Clone(obs.Sandbox.GetSpec().GetProviders())
+		slices.Sort(st.Providers)
+	} else if obs.Failure == nil || obs.Failure.Reason == v1alpha1.ReasonConflict {
+		st.Phase = v1alpha1.SandboxPhase(d.Phase)
+	}
+	if st.GatewayName == "" {
+		st.GatewayName = sandboxGatewayName(sb)
+	}
+	if st.Policy != nil && obs.PolicyVersion != 0 && obs.Failure == nil {
+		st.Policy.ActiveVersion = obs.ActivePolicyVersion
+		st.Policy.Status = v1alpha1.PolicyLoadStatus(d.PolicyStatus)
+		st.Policy.LoadError = d.PolicyError
+		if obs.PolicyRevision.GetPolicyHash() != "" {
+			st.Policy.Hash = obs.PolicyRevision.GetPolicyHash()
+		}
+	}
+	if d.GenerationApplied {
+		st.ObservedGeneration = sb.Generation
+	}
+	cond := func(t string, s metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: sb.Generation})
+	}
+	boolStatus := func(b bool) metav1.ConditionStatus {
+		if b {
+			return metav1.ConditionTrue
+		}
+		return metav1.ConditionFalse
+	}
+	cond(v1alpha1.ConditionReady, d.Ready, d.Reason, d.Message)
+	cond(v1alpha1.ConditionReconciling, boolStatus(d.Reconciling), d.Reason, d.Message)
+	cond(v1alpha1.ConditionStalled, boolStatus(d.Stalled), d.Reason, d.Message)
+	if equality.Semantic.DeepEqual(orig.Status, sb.Status) {
+		return nil
+	}
+	if err := r.Status().Patch(ctx, sb, client.MergeFrom(orig)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("patch sandbox status: %w", err)
+	}
+	return nil
+}
+
+func sandboxReason(sb *v1alpha1.Sandbox) string {
+	if c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady); c != nil {
+		return c.Reason
+	}
+	return ""
+}
+
+func policyVersion(sb *v1alpha1.Sandbox) uint32 {
+	if sb.Status.Policy == nil {
+		return 0
+	}
+	return sb.Status.Policy.Version
+}
+
+func gatewayRefName(ref v1alpha1.GatewayReference) string {
+	if ref.Name == "" {
+		return v1alpha1.DefaultGatewayConnection
+	}
+	return ref.Name
+}
+
+// SetupWithManager registers the controller, its field indexes and watches.
+func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx := context.Background()
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxProviderIndex, func(o client.Object) []string {
+		return o.(*v1alpha1.Sandbox).Spec.Providers
+	}); err != nil {
+		return fmt.Errorf("index sandbox providers: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxPolicyIndex, func(o client.Object) []string {
+		if ref := o.(*v1alpha1.Sandbox).Spec.PolicyRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index sandbox policyRef: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxGatewayIndex, func(o client.Object) []string {
+		return []string{gatewayRefName(o.(*v1alpha1.Sandbox).Spec.GatewayRef)}
+	}); err != nil {
+		return fmt.Errorf("index sandbox gatewayRef: %w", err)
+	}
+	byIndex := func(index string, namespaced bool) handler.MapFunc {
+		return func(ctx context.Context, o client.Object) []reconcile.Request {
+			list := &v1alpha1.SandboxList{}
+			opts := []client.ListOption{client.MatchingFields{index: o.GetName()}}
+			if namespaced {
+				opts = append(opts, client.InNamespace(o.GetNamespace()))
+			}
+			if err := r.List(ctx, list, opts...); err != nil {
+				logf.FromContext(ctx).Error(err, "list dependent sandboxes", "index", index)
+				return nil
+			}
+			reqs := make([]reconcile.Request, 0, len(list.Items))
+			for _, s := range list.Items {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
+			}
+			return reqs
+		}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.Sandbox{}).
+		Watches(&v1alpha1.Provider{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxProviderIndex, true))).
+		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
+		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false))).
+		Named("sandbox").
+		Complete(r)
+}

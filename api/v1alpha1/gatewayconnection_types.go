@@ -129,5 +129,5 @@ type GatewayConnectionList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&GatewayConnection{}, &GatewayConnectionList{})
+	register(&GatewayConnection{}, &GatewayConnectionList{})
 }

@@ -76,5 +76,5 @@ type InferenceRouteList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&InferenceRoute{}, &InferenceRouteList{})
+	register(&InferenceRoute{}, &InferenceRouteList{})
 }

@@ -95,5 +95,5 @@ type ProviderList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Provider{}, &ProviderList{})
+	register(&Provider{}, &ProviderList{})
 }

@@ -312,5 +312,5 @@ type SandboxPolicyList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&SandboxPolicy{}, &SandboxPolicyList{})
+	register(&SandboxPolicy{}, &SandboxPolicyList{})
 }

@@ -61,7 +61,8 @@ type SandboxReconciler struct {
 	Recorder sandboxEventRecorder
 	// Transitional is the requeue interval while a sandbox is provisioning or deleting.
 	Transitional time.Duration
-	// Resync is the requeue interval once converged.
+	// Resync is the requeue interval once converged: a read-only GetSandbox that notices
+	// gateway-side changes (ERROR, out-of-band deletes). Default one minute.
 	Resync time.Duration
 }
 
@@ -83,7 +84,7 @@ func (r *SandboxReconciler) resync() time.Duration {
 	if r.Resync > 0 {
 		return r.Resync
 	}
-	return 10 * time.Minute
+	return time.Minute
 }
 
 // sandboxGatewayName is the deterministic gateway name of a Sandbox.

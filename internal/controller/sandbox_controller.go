@@ -89,7 +89,7 @@ func (r *SandboxReconciler) resync() time.Duration {
 
 // sandboxGatewayName is the deterministic gateway name of a Sandbox.
 func sandboxGatewayName(sb *v1alpha1.Sandbox) string {
-	return sandboxNameFor(sb.Namespace, sb.Name)
+	return GatewayName(sb.Namespace, sb.Name)
 }
 
 // sandboxOwnedBy reports whether the gateway object carries this CR's ownership labels.
@@ -98,15 +98,6 @@ func sandboxOwnedBy(gw *openshellv1.Sandbox, sb *v1alpha1.Sandbox) bool {
 	return l[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue &&
 		l[v1alpha1.LabelNamespace] == sb.Namespace && l[v1alpha1.LabelName] == sb.Name &&
 		l[v1alpha1.LabelUID] == string(sb.UID)
-}
-
-func sandboxOwnershipLabels(sb *v1alpha1.Sandbox) map[string]string {
-	return map[string]string{
-		v1alpha1.LabelManagedBy: v1alpha1.ManagedByValue,
-		v1alpha1.LabelNamespace: sb.Namespace,
-		v1alpha1.LabelName:      sb.Name,
-		v1alpha1.LabelUID:       string(sb.UID),
-	}
 }
 
 // classifySandboxError turns a gateway or dependency error into a condition.
@@ -245,7 +236,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 // create creates the gateway sandbox; a sandboxID in status means it vanished (heal).
 func (r *SandboxReconciler) create(ctx context.Context, gw *gateway.Client, sb *v1alpha1.Sandbox, name string, desired *openshellv1.SandboxSpec) (sandboxObservation, ctrl.Result) {
 	var obs sandboxObservation
-	created, err := gw.Sandboxes.Create(ctx, name, desired, sandboxOwnershipLabels(sb))
+	created, err := gw.Sandboxes.Create(ctx, name, desired, OwnershipLabels(sb))
 	if gateway.IsAlreadyExists(err) {
 		// Lost a race with ourselves or someone else: observe again.
 		return obs, ctrl.Result{RequeueAfter: r.transitional()}

@@ -95,7 +95,7 @@ func eventReasons(ctx context.Context, ns, name string) func(g Gomega) []string 
 	}
 }
 
-func gwName(ns, name string) string { return sandboxNameFor(ns, name) }
+func gwName(ns, name string) string { return GatewayName(ns, name) }
 
 var _ = Describe("Sandbox controller", func() {
 	ctx := context.Background()

@@ -230,6 +230,39 @@ var _ = Describe("Sandbox controller", func() {
 		}, 2*time.Second, 200*time.Millisecond).Should(Succeed())
 	})
 
+	It("pushes a network policy change in place and reports it loaded", func() {
+		ns := sbNamespace(ctx)
+		pol := &v1alpha1.SandboxPolicySpec{
+			Filesystem: &v1alpha1.FilesystemPolicy{ReadOnly: []v1alpha1.AbsolutePath{"/usr"}, ReadWrite: []v1alpha1.AbsolutePath{"/sandbox"}},
+			Process:    &v1alpha1.ProcessPolicy{RunAsUser: "sandbox", RunAsGroup: "sandbox"},
+		}
+		Expect(sbClient.Create(ctx, newSandbox(ns, "pol", func(s *v1alpha1.Sandbox) { s.Spec.Policy = pol }))).To(Succeed())
+		id := waitReady(ctx, ns, "pol").Status.SandboxID
+
+		sb := getSB(ctx, ns, "pol")(Default)
+		sb.Spec.Policy.NetworkPolicies = map[string]v1alpha1.NetworkPolicyRule{"gh": {Name: "gh",
+			Endpoints: []v1alpha1.NetworkEndpoint{{Host: "api.github.com", Port: 443}},
+			Binaries:  []v1alpha1.NetworkBinary{{Path: "/usr/bin/git"}}}}
+		Expect(sbClient.Update(ctx, sb)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s := waitReady(ctx, ns, "pol")
+			g.Expect(s.Status.Policy).NotTo(BeNil())
+			g.Expect(s.Status.Policy.Status).To(Equal(v1alpha1.PolicyLoadLoaded))
+			g.Expect(s.Status.Policy.ActiveVersion).To(Equal(s.Status.Policy.Version))
+			g.Expect(s.Status.SandboxID).To(Equal(id))
+		}, sbTimeout, sbPoll).Should(Succeed())
+		Eventually(eventReasons(ctx, ns, "pol"), sbTimeout, sbPoll).Should(ContainElement(sandboxEventPolicyUpdated))
+
+		By("a landlock change needs a new sandbox")
+		sb = getSB(ctx, ns, "pol")(Default)
+		sb.Spec.Policy.Landlock = &v1alpha1.LandlockPolicy{Compatibility: "hard_requirement"}
+		Expect(sbClient.Update(ctx, sb)).To(Succeed())
+		Eventually(func(g Gomega) {
+			s := waitReady(ctx, ns, "pol")
+			g.Expect(s.Status.SandboxID).NotTo(Equal(id))
+		}, sbTimeout, sbPoll).Should(Succeed())
+	})
+
 	It("heals an out-of-band gateway delete", func() {
 		ns := sbNamespace(ctx)
 		Expect(sbClient.Create(ctx, newSandbox(ns, "heal"))).To(Succeed())

@@ -336,6 +336,40 @@ var _ = Describe("Sandbox controller", func() {
 		}, sbTimeout, sbPoll).Should(Succeed())
 	})
 
+	It("keeps the finalizer while the gateway is down, and reports a missing connection", func() {
+		ns := sbNamespace(ctx)
+		Expect(sbClient.Create(ctx, newSandbox(ns, "down"))).To(Succeed())
+		sb := waitReady(ctx, ns, "down")
+		sbSim.InjectError("GetSandbox", codes.Unavailable, "gateway down", -1)
+		DeferCleanup(sbSim.ClearFaults)
+		Expect(sbClient.Delete(ctx, sb)).To(Succeed())
+		waitReason(ctx, ns, "down", v1alpha1.ReasonGatewayUnavailable)
+		Consistently(func(g Gomega) {
+			g.Expect(getSB(ctx, ns, "down")(g).Finalizers).To(ContainElement(v1alpha1.Finalizer))
+		}, time.Second, 200*time.Millisecond).Should(Succeed())
+		sbSim.ClearFaults()
+		Eventually(func() bool {
+			return apierrors.IsNotFound(sbClient.Get(ctx, client.ObjectKeyFromObject(sb), &v1alpha1.Sandbox{}))
+		}, sbTimeout, sbPoll).Should(BeTrue())
+
+		By("a connection that is not ready is a DependencyNotReady")
+		sbReg.mu.Lock()
+		sbReg.down = true
+		sbReg.mu.Unlock()
+		DeferCleanup(func() {
+			sbReg.mu.Lock()
+			sbReg.down = false
+			sbReg.mu.Unlock()
+		})
+		Expect(sbClient.Create(ctx, newSandbox(ns, "noconn"))).To(Succeed())
+		s := waitReason(ctx, ns, "noconn", v1alpha1.ReasonDependencyNotReady)
+		Expect(meta.IsStatusConditionTrue(s.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeTrue())
+		sbReg.mu.Lock()
+		sbReg.down = false
+		sbReg.mu.Unlock()
+		waitReady(ctx, ns, "noconn")
+	})
+
 	It("does not hot-loop once converged", func() {
 		ns := sbNamespace(ctx)
 		Expect(sbClient.Create(ctx, newSandbox(ns, "quiet"))).To(Succeed())

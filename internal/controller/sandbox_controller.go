@@ -73,6 +73,13 @@ type SandboxReconciler struct {
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// eventf records an event; a reconciler built without a recorder records none.
+func (r *SandboxReconciler) eventf(obj runtime.Object, eventtype, reason, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(obj, eventtype, reason, format, args...)
+	}
+}
+
 func (r *SandboxReconciler) transitional() time.Duration {
 	if r.Transitional > 0 {
 		return r.Transitional
@@ -149,7 +156,7 @@ func (r *SandboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	if obs.Failure != nil && sandboxReason(orig) != obs.Failure.Reason {
 		// One event per transition into a failure, not one per retry.
-		r.Recorder.Eventf(sb, "Warning", obs.Failure.Reason, "%s", obs.Failure.Message)
+		r.eventf(sb, "Warning", obs.Failure.Reason, "%s", obs.Failure.Message)
 	}
 	if result.RequeueAfter == 0 {
 		switch {
@@ -247,11 +254,11 @@ func (r *SandboxReconciler) create(ctx context.Context, gw *gateway.Client, sb *
 	}
 	switch {
 	case sandboxReason(sb) == v1alpha1.ReasonRecreating:
-		r.Recorder.Eventf(sb, "Normal", sandboxEventRecreated, "recreated gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
+		r.eventf(sb, "Normal", sandboxEventRecreated, "recreated gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
 	case sb.Status.SandboxID != "":
-		r.Recorder.Eventf(sb, "Warning", sandboxEventHealed, "gateway sandbox %s (id %s) was gone; created it again (id %s)", name, sb.Status.SandboxID, created.GetMetadata().GetId())
+		r.eventf(sb, "Warning", sandboxEventHealed, "gateway sandbox %s (id %s) was gone; created it again (id %s)", name, sb.Status.SandboxID, created.GetMetadata().GetId())
 	default:
-		r.Recorder.Eventf(sb, "Normal", sandboxEventCreated, "created gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
+		r.eventf(sb, "Normal", sandboxEventCreated, "created gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
 	}
 	sb.Status.SandboxID = created.GetMetadata().GetId()
 	if sb.Status.Policy != nil {
@@ -285,7 +292,7 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, 
 		}
 		sb.Status.Policy = &v1alpha1.SandboxPolicyState{Version: resp.GetVersion(), Hash: resp.GetPolicyHash(),
 			Status: v1alpha1.PolicyLoadPending}
-		r.Recorder.Eventf(sb, "Normal", sandboxEventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
+		r.eventf(sb, "Normal", sandboxEventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
 		obs.PolicyVersion = resp.GetVersion()
 		latest, err = gw.Policies.GetStatus(ctx, name, resp.GetVersion())
 		if err != nil {
@@ -369,7 +376,7 @@ func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) 
 		cur, err := gw.Sandboxes.Get(ctx, name)
 		switch {
 		case gateway.IsNotFound(err):
-			r.Recorder.Eventf(sb, "Normal", sandboxEventDeleted, "gateway sandbox %s is gone", name)
+			r.eventf(sb, "Normal", sandboxEventDeleted, "gateway sandbox %s is gone", name)
 			return release()
 		case err != nil:
 			obs.Failure = classifySandboxError("get sandbox; keeping the finalizer", err)

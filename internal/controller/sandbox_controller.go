@@ -16,10 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -472,6 +475,20 @@ func gatewayRefName(ref v1alpha1.GatewayReference) string {
 	return ref.Name
 }
 
+// connectionReadinessChanged passes GatewayConnection events that can change what a sandbox
+// sees (readiness flips), not periodic probe-time status writes.
+var connectionReadinessChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*v1alpha1.GatewayConnection)
+		n, ok2 := e.ObjectNew.(*v1alpha1.GatewayConnection)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return meta.IsStatusConditionTrue(o.Status.Conditions, v1alpha1.ConditionReady) !=
+			meta.IsStatusConditionTrue(n.Status.Conditions, v1alpha1.ConditionReady)
+	},
+}
+
 // SetupWithManager registers the controller, its field indexes and watches.
 func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	ctx := context.Background()
@@ -516,7 +533,8 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Sandbox{}).
 		Watches(&v1alpha1.Provider{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxProviderIndex, true))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
-		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false))).
+		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
+			builder.WithPredicates(connectionReadinessChanged)).
 		Named("sandbox").
 		Complete(r)
 }

@@ -1,0 +1,80 @@
+package controller
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+)
+
+// TLS Secret keys, the layout of the OpenShell Helm chart and of cert-manager.
+const (
+	keyCACert     = "ca.crt"
+	keyClientCert = "tls.crt"
+	keyClientKey  = "tls.key"
+	defaultToken  = "token"
+)
+
+// tlsMaterial checks a TLS Secret and returns its PEM parts and the client certificate's
+// expiry. Failures come back as a Stalled outcome naming the Secret, key and (for expired
+// certificates) the expiry time, never any key material.
+func tlsMaterial(ref v1alpha1.NamespacedObjectReference, secret *corev1.Secret, now time.Time) (ca, cert, key []byte, notAfter time.Time, fail *outcome) {
+	where := fmt.Sprintf("Secret %s/%s", ref.Namespace, ref.Name)
+	if secret == nil {
+		return nil, nil, nil, time.Time{}, &outcome{Stalled: true, Reason: v1alpha1.ReasonSecretNotFound, Message: where + " not found"}
+	}
+	for _, k := range []string{keyCACert, keyClientCert, keyClientKey} {
+		if len(secret.Data[k]) == 0 {
+			return nil, nil, nil, time.Time{}, &outcome{Stalled: true, Reason: v1alpha1.ReasonSecretKeyMissing, Message: fmt.Sprintf("%s has no key %q (needs ca.crt, tls.crt and tls.key)", where, k)}
+		}
+	}
+	ca, cert, key = secret.Data[keyCACert], secret.Data[keyClientCert], secret.Data[keyClientKey]
+	if _, err := parseCert(ca); err != nil {
+		return nil, nil, nil, time.Time{}, &outcome{Stalled: true, Reason: v1alpha1.ReasonCertificateInvalid, Message: fmt.Sprintf("%s key ca.crt: %v", where, err)}
+	}
+	leaf, err := parseCert(cert)
+	if err != nil {
+		return nil, nil, nil, time.Time{}, &outcome{Stalled: true, Reason: v1alpha1.ReasonCertificateInvalid, Message: fmt.Sprintf("%s key tls.crt: %v", where, err)}
+	}
+	if now.After(leaf.NotAfter) {
+		return nil, nil, nil, leaf.NotAfter, &outcome{Stalled: true, Reason: v1alpha1.ReasonCertificateExpired,
+			Message: fmt.Sprintf("client certificate in %s key tls.crt (CN %q) expired at %s", where, leaf.Subject.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339))}
+	}
+	if now.Before(leaf.NotBefore) {
+		return nil, nil, nil, leaf.NotAfter, &outcome{Stalled: true, Reason: v1alpha1.ReasonCertificateInvalid,
+			Message: fmt.Sprintf("client certificate in %s key tls.crt is not valid before %s", where, leaf.NotBefore.UTC().Format(time.RFC3339))}
+	}
+	return ca, cert, key, leaf.NotAfter, nil
+}
+
+func parseCert(pemBytes []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("not a PEM certificate")
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("invalid certificate: %w", err)
+	}
+	return c, nil
+}
+
+// bearerToken reads the token Secret key; a missing Secret or key is a Stalled outcome.
+func bearerToken(ref v1alpha1.SecretKeyReference, secret *corev1.Secret) (string, *outcome) {
+	key := ref.Key
+	if key == "" {
+		key = defaultToken
+	}
+	where := fmt.Sprintf("Secret %s/%s", ref.Namespace, ref.Name)
+	if secret == nil {
+		return "", &outcome{Stalled: true, Reason: v1alpha1.ReasonSecretNotFound, Message: where + " (bearer token) not found"}
+	}
+	if len(secret.Data[key]) == 0 {
+		return "", &outcome{Stalled: true, Reason: v1alpha1.ReasonSecretKeyMissing, Message: fmt.Sprintf("%s has no key %q (bearer token)", where, key)}
+	}
+	return string(secret.Data[key]), nil
+}

@@ -8,7 +8,7 @@ SHELL = /usr/bin/env bash -o pipefail
 
 ## Tool versions (pinned; all install from the Go module proxy).
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-KUSTOMIZE_VERSION ?= v5.8.3
+KUSTOMIZE_VERSION ?= v5.7.1
 BUF_VERSION ?= v1.75.0
 PROTOC_GEN_GO_VERSION ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2

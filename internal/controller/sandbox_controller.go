@@ -64,6 +64,7 @@ type SandboxReconciler struct {
 	Recorder sandboxEventRecorder
 	// Transitional is the requeue interval while a sandbox is provisioning or deleting.
 	Transitional time.Duration
+	mirror       sandboxEventMirror
 	// Resync is the requeue interval once converged: a read-only GetSandbox that notices
 	// gateway-side changes (ERROR, out-of-band deletes). Default one minute.
 	Resync time.Duration
@@ -206,6 +207,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		return obs, ctrl.Result{RequeueAfter: r.resync()}
 	}
 	sb.Status.SandboxID = cur.GetMetadata().GetId()
+	r.mirrorPlatformEvents(ctx, gw, sb, cur, sb.Status.Phase == v1alpha1.SandboxPhaseReady)
 	if cur.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING {
 		obs.Recreating = sandboxReason(sb) == v1alpha1.ReasonRecreating
 		return obs, ctrl.Result{RequeueAfter: r.transitional()}

@@ -138,6 +138,8 @@ var _ = Describe("Sandbox controller", func() {
 		Expect(sbClient.Create(ctx, newSandbox(ns1, "same"))).To(Succeed())
 		Expect(sbClient.Create(ctx, newSandbox(ns2, "same"))).To(Succeed())
 		a, b := waitReady(ctx, ns1, "same"), waitReady(ctx, ns2, "same")
+		// The gateway's platform events are mirrored as Kubernetes Events.
+		Eventually(eventReasons(ctx, ns1, "same"), sbTimeout, sbPoll).Should(ContainElement("Started"))
 		Expect(a.Status.GatewayName).NotTo(Equal(b.Status.GatewayName))
 		Expect(a.Status.SandboxID).NotTo(Equal(b.Status.SandboxID))
 	})

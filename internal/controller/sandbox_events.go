@@ -1,0 +1,97 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+)
+
+// sandboxEventMirror remembers, per gateway sandbox id, the newest platform event already
+// mirrored as a Kubernetes Event. It is in memory: after a restart recent events may repeat
+// once (the recorder aggregates identical events).
+type sandboxEventMirror struct {
+	mu   sync.Mutex
+	last map[string]int64
+}
+
+func (m *sandboxEventMirror) seen(id string) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.last[id]
+	return v, ok
+}
+
+func (m *sandboxEventMirror) mark(id string, ts int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.last == nil {
+		m.last = map[string]int64{}
+	}
+	if ts > m.last[id] || m.last[id] == 0 {
+		m.last[id] = ts
+	}
+}
+
+// newPlatformEvents reads the gateway's platform events of a sandbox with a short-lived
+// WatchSandbox: the gateway sends the events so far, then a snapshot, where we stop.
+func newPlatformEvents(ctx context.Context, gw *gateway.Client, id string, after int64) ([]*openshellv1.PlatformEvent, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	w, err := gw.Sandboxes.Watch(ctx, id, gateway.WatchOptions{FollowEvents: true, EventTail: 50})
+	if err != nil {
+		return nil, after, err
+	}
+	defer w.Close()
+	var out []*openshellv1.PlatformEvent
+	newest := after
+	for {
+		ev, err := w.Recv()
+		if err != nil {
+			return out, newest, err
+		}
+		if e := ev.GetEvent(); e != nil && e.GetTimestampMs() > after {
+			out = append(out, e)
+			newest = max(newest, e.GetTimestampMs())
+		}
+		if ev.GetSandbox() != nil {
+			return out, newest, nil
+		}
+	}
+}
+
+// mirrorPlatformEvents records the gateway's new platform events for a sandbox while it is
+// transitional, on the reconcile that sees it turn READY, and once when first seen; never in
+// the converged steady state.
+func (r *SandboxReconciler) mirrorPlatformEvents(ctx context.Context, gw *gateway.Client, obj runtime.Object, sb *openshellv1.Sandbox, wasReady bool) {
+	id := sb.GetMetadata().GetId()
+	if id == "" {
+		return
+	}
+	after, known := r.mirror.seen(id)
+	if known && wasReady && sb.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+		return
+	}
+	events, newest, err := newPlatformEvents(ctx, gw, id, after)
+	if err != nil && len(events) == 0 {
+		logf.FromContext(ctx).V(1).Info("platform events unavailable", "sandboxID", id, "error", err.Error())
+		return
+	}
+	for _, e := range events {
+		eventType := "Normal"
+		if e.GetType() == "Warning" {
+			eventType = "Warning"
+		}
+		reason := e.GetReason()
+		if reason == "" {
+			reason = "GatewayEvent"
+		}
+		r.eventf(obj, eventType, reason, "gateway (%s): %s", e.GetSource(), e.GetMessage())
+	}
+	r.mirror.mark(id, newest)
+}

@@ -1,0 +1,284 @@
+package integration
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"google.golang.org/grpc/codes"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
+	"github.com/openshell-operator/openshell-operator/internal/controller"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
+)
+
+// condition returns a condition of obj, fetched fresh.
+func condition(obj client.Object, conds func() []metav1.Condition, t string) func(g Gomega) *metav1.Condition {
+	return func(g Gomega) *metav1.Condition {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+		return meta.FindStatusCondition(conds(), t)
+	}
+}
+
+func haveStatusReason(status metav1.ConditionStatus, reason string) OmegaMatcher {
+	return And(Not(BeNil()), WithTransform(func(c *metav1.Condition) string { return string(c.Status) + "/" + c.Reason }, Equal(string(status)+"/"+reason)))
+}
+
+var nsCounter int
+
+func newNamespace() string {
+	nsCounter++
+	name := fmt.Sprintf("it-%d", nsCounter)
+	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	return name
+}
+
+func credentialsSecret(ns, name string, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	return s
+}
+
+func provider(ns, name, secret string, keys ...string) *v1alpha1.Provider {
+	return &v1alpha1.Provider{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.ProviderSpec{
+			GatewayRef:           v1alpha1.GatewayReference{Name: "default"},
+			Type:                 "openai",
+			CredentialsSecretRef: v1alpha1.CredentialsSecretReference{Name: secret, Keys: keys},
+			DeletionPolicy:       v1alpha1.DeletionPolicyDelete,
+		},
+	}
+}
+
+var _ = Describe("GatewayConnection", func() {
+	It("becomes Ready with the gateway's version over mTLS", func() {
+		gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Expect(gc.Status.GatewayVersion).To(Equal(gatewaysim.Version))
+		Expect(gc.Status.CertificateNotAfter).NotTo(BeNil())
+		Expect(gc.Status.ObservedGeneration).To(Equal(gc.Generation))
+	})
+
+	It("says which Secret is missing, then recovers when it appears", func() {
+		gc := connection("missing-secret", "not-there")
+		Expect(k8s.Create(ctx, gc)).To(Succeed())
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionStalled), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonSecretNotFound))
+		Expect(meta.FindStatusCondition(gc.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring("openshell-system/not-there"))
+		Expect(k8s.Create(ctx, tlsSecret("not-there", certs.ClientCert, certs.ClientKey))).To(Succeed())
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+
+	It("reports a missing key and an expired certificate with its expiry, never key material", func() {
+		noKey := tlsSecret("no-key", certs.ClientCert, nil)
+		delete(noKey.Data, "tls.key")
+		noKey.Type = corev1.SecretTypeOpaque
+		Expect(k8s.Create(ctx, noKey)).To(Succeed())
+		gc := connection("no-key", "no-key")
+		Expect(k8s.Create(ctx, gc)).To(Succeed())
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonSecretKeyMissing))
+		Expect(meta.FindStatusCondition(gc.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring(`"tls.key"`))
+
+		expiry := time.Now().Add(-time.Hour).Truncate(time.Second)
+		cert, key, err := certs.IssueClient("expired-client", expiry)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8s.Create(ctx, tlsSecret("expired", cert, key))).To(Succeed())
+		exp := connection("expired", "expired")
+		Expect(k8s.Create(ctx, exp)).To(Succeed())
+		Eventually(condition(exp, func() []metav1.Condition { return exp.Status.Conditions }, v1alpha1.ConditionStalled), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonCertificateExpired))
+		msg := meta.FindStatusCondition(exp.Status.Conditions, v1alpha1.ConditionReady).Message
+		Expect(msg).To(ContainSubstring(expiry.UTC().Format(time.RFC3339)))
+		Expect(msg).NotTo(ContainSubstring("PRIVATE KEY"))
+	})
+
+	It("reports an unreachable gateway and recovers by itself", func() {
+		gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+		sim.InjectError("Health", codes.Unavailable, "gateway restarting", -1)
+		DeferCleanup(sim.ClearFaults)
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReconciling), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonGatewayUnavailable))
+		Expect(meta.FindStatusCondition(gc.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring("gateway restarting"))
+		sim.ClearFaults()
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	})
+})
+
+var _ = Describe("Provider", func() {
+	readyProvider := func(p *v1alpha1.Provider) {
+		Eventually(condition(p, func() []metav1.Condition { return p.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
+	}
+
+	It("creates an owned gateway provider, rotates credentials and never leaks them", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OPENAI_API_KEY": "sk-first", "UNUSED": "x"}))).To(Succeed())
+		p := provider(ns, "openai", "creds", "OPENAI_API_KEY")
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		readyProvider(p)
+		name := controller.GatewayName(ns, "openai")
+		Expect(p.Status.GatewayName).To(Equal(name))
+		Expect(p.Status.ProviderID).NotTo(BeEmpty())
+		Expect(p.Status.CredentialKeys).To(Equal([]string{"OPENAI_API_KEY"}))
+		Expect(p.Status.CredentialsHash).To(HaveLen(64))
+		stored, ok := sim.ProviderCredentials(name)
+		Expect(ok).To(BeTrue())
+		Expect(stored).To(Equal(map[string]string{"OPENAI_API_KEY": "sk-first"}))
+		live, err := gw.Providers.Get(ctx, name)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(live.GetMetadata().GetLabels()).To(HaveKeyWithValue(v1alpha1.LabelNamespace, ns))
+		Expect(live.GetMetadata().GetLabels()).To(HaveKeyWithValue(v1alpha1.LabelUID, string(p.UID)))
+
+		secret := &corev1.Secret{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "creds"}, secret)).To(Succeed())
+		secret.Data["OPENAI_API_KEY"] = []byte("sk-rotated")
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Eventually(func() map[string]string { m, _ := sim.ProviderCredentials(name); return m }, timeout, interval).
+			Should(Equal(map[string]string{"OPENAI_API_KEY": "sk-rotated"}))
+
+		// No credential value in status or events.
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+		Expect(fmt.Sprintf("%+v", p.Status)).NotTo(ContainSubstring("sk-"))
+		events := &corev1.EventList{}
+		Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+		for _, e := range events.Items {
+			Expect(e.Message).NotTo(ContainSubstring("sk-"))
+		}
+	})
+
+	It("keeps same-named providers of two namespaces apart", func() {
+		a, b := newNamespace(), newNamespace()
+		for _, ns := range []string{a, b} {
+			Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"KEY_" + ns[3:]: "v"}))).To(Succeed())
+			p := provider(ns, "shared", "creds")
+			Expect(k8s.Create(ctx, p)).To(Succeed())
+			readyProvider(p)
+		}
+		Expect(controller.GatewayName(a, "shared")).NotTo(Equal(controller.GatewayName(b, "shared")))
+		for _, ns := range []string{a, b} {
+			_, ok := sim.ProviderCredentials(controller.GatewayName(ns, "shared"))
+			Expect(ok).To(BeTrue())
+		}
+	})
+
+	It("reports a foreign gateway provider as Conflict and leaves it untouched", func() {
+		ns := newNamespace()
+		name := controller.GatewayName(ns, "taken")
+		_, err := gw.Providers.Create(ctx, &datamodelv1.Provider{Metadata: &datamodelv1.ObjectMeta{Name: name}, Type: "github", Credentials: map[string]string{"GITHUB_TOKEN": "theirs"}})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OPENAI_API_KEY": "ours"}))).To(Succeed())
+		p := provider(ns, "taken", "creds")
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Eventually(condition(p, func() []metav1.Condition { return p.Status.Conditions }, v1alpha1.ConditionStalled), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonConflict))
+		stored, _ := sim.ProviderCredentials(name)
+		Expect(stored).To(Equal(map[string]string{"GITHUB_TOKEN": "theirs"}))
+		// Deleting our resource must not delete their provider.
+		Expect(k8s.Delete(ctx, p)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)) }, timeout, interval).Should(BeTrue())
+		_, ok := sim.ProviderCredentials(name)
+		Expect(ok).To(BeTrue())
+	})
+
+	It("reports a missing Secret key clearly and makes no gateway call", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OTHER": "v"}))).To(Succeed())
+		before := sim.CallCount("CreateProvider") + sim.CallCount("UpdateProvider")
+		p := provider(ns, "nokey", "creds", "OPENAI_API_KEY")
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Eventually(condition(p, func() []metav1.Condition { return p.Status.Conditions }, v1alpha1.ConditionStalled), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonSecretKeyMissing))
+		Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring(`"OPENAI_API_KEY"`))
+		Consistently(func() int { return sim.CallCount("CreateProvider") + sim.CallCount("UpdateProvider") }, 2*time.Second, 200*time.Millisecond).Should(Equal(before))
+		_, ok := sim.ProviderCredentials(controller.GatewayName(ns, "nokey"))
+		Expect(ok).To(BeFalse())
+	})
+
+	It("heals a provider deleted on the gateway and blocks deletion while a Sandbox uses it", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OPENAI_API_KEY": "k"}))).To(Succeed())
+		p := provider(ns, "heal", "creds")
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		readyProvider(p)
+		name := controller.GatewayName(ns, "heal")
+		firstID := p.Status.ProviderID
+		deleted, err := gw.Providers.Delete(ctx, name)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(deleted).To(BeTrue())
+		// A touch of the Secret (or the periodic resync of a later issue) triggers the heal.
+		secret := &corev1.Secret{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "creds"}, secret)).To(Succeed())
+		secret.Labels = map[string]string{"touched": "yes"}
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Eventually(func() string {
+			_ = k8s.Get(ctx, client.ObjectKeyFromObject(p), p)
+			return p.Status.ProviderID
+		}, timeout, interval).ShouldNot(Equal(firstID))
+		_, ok := sim.ProviderCredentials(name)
+		Expect(ok).To(BeTrue())
+
+		sb := &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "user"}, Spec: v1alpha1.SandboxSpec{Providers: []string{"heal"}}}
+		Expect(k8s.Create(ctx, sb)).To(Succeed())
+		Expect(k8s.Delete(ctx, p)).To(Succeed())
+		Eventually(condition(p, func() []metav1.Condition { return p.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonInUse))
+		Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring("user"))
+		_, ok = sim.ProviderCredentials(name)
+		Expect(ok).To(BeTrue())
+
+		Expect(k8s.Delete(ctx, sb)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)) }, timeout, interval).Should(BeTrue())
+		Eventually(func() bool { _, ok := sim.ProviderCredentials(name); return ok }, timeout, interval).Should(BeFalse())
+	})
+
+	It("does nothing once converged: no status writes, no mutating gateway calls", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OPENAI_API_KEY": "k"}))).To(Succeed())
+		p := provider(ns, "quiet", "creds")
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		readyProvider(p)
+		gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(gc), gc)).To(Succeed())
+		time.Sleep(time.Second) // let in-flight reconciles of other specs settle
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+		pRV, gcRV := p.ResourceVersion, gc.ResourceVersion
+		mutatingBefore := sim.CallCount("CreateProvider") + sim.CallCount("UpdateProvider") + sim.CallCount("DeleteProvider")
+		// Several probe intervals (2s) of the connection.
+		Consistently(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(p), p)).To(Succeed())
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(gc), gc)).To(Succeed())
+			g.Expect(p.ResourceVersion).To(Equal(pRV))
+			g.Expect(gc.ResourceVersion).To(Equal(gcRV))
+		}, 6*time.Second, 500*time.Millisecond).Should(Succeed())
+		Expect(sim.CallCount("CreateProvider") + sim.CallCount("UpdateProvider") + sim.CallCount("DeleteProvider")).To(Equal(mutatingBefore))
+	})
+
+	It("waits with DependencyNotReady while its connection is missing", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OPENAI_API_KEY": "k"}))).To(Succeed())
+		p := provider(ns, "orphaned", "creds")
+		p.Spec.GatewayRef.Name = "no-such-connection"
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		Eventually(condition(p, func() []metav1.Condition { return p.Status.Conditions }, v1alpha1.ConditionReconciling), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonDependencyNotReady))
+		Expect(meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionStalled)).To(BeNil())
+	})
+})
+
+var _ = gateway.IsNotFound

@@ -128,7 +128,7 @@ func (r *ProviderReconciler) sync(ctx context.Context, p *v1alpha1.Provider) (ou
 		})
 		if gateway.IsAlreadyExists(err) {
 			// Created concurrently (or a crash after create): observe again.
-			return outcome{Reason: v1alpha1.ReasonProgressing, Message: "provider appeared while creating it"}, ctrl.Result{Requeue: true}, nil
+			return outcome{Reason: v1alpha1.ReasonProgressing, Message: "provider appeared while creating it"}, ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 		if err != nil {
 			o, rerr := gatewayFailure("create provider", err)

@@ -103,14 +103,6 @@ func sandboxGatewayName(sb *v1alpha1.Sandbox) string {
 	return GatewayName(sb.Namespace, sb.Name)
 }
 
-// sandboxOwnedBy reports whether the gateway object carries this CR's ownership labels.
-func sandboxOwnedBy(gw *openshellv1.Sandbox, sb *v1alpha1.Sandbox) bool {
-	l := gw.GetMetadata().GetLabels()
-	return l[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue &&
-		l[v1alpha1.LabelNamespace] == sb.Namespace && l[v1alpha1.LabelName] == sb.Name &&
-		l[v1alpha1.LabelUID] == string(sb.UID)
-}
-
 // classifySandboxError turns a gateway or dependency error into a condition.
 func classifySandboxError(what string, err error) *sandboxFailure {
 	msg := gateway.Message(err)
@@ -200,7 +192,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		return fail("get sandbox", err)
 	}
 	obs.Sandbox = cur
-	if !sandboxOwnedBy(cur, sb) {
+	if !OwnedBy(cur.GetMetadata().GetLabels(), sb) {
 		obs.Sandbox = nil
 		obs.Failure = &sandboxFailure{Reason: v1alpha1.ReasonConflict, Terminal: true,
 			Message: fmt.Sprintf("gateway sandbox %q exists and is not owned by this resource; it is left untouched", name)}
@@ -385,7 +377,7 @@ func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) 
 			return release()
 		case err != nil:
 			obs.Failure = classifySandboxError("get sandbox; keeping the finalizer", err)
-		case !sandboxOwnedBy(cur, sb):
+		case !OwnedBy(cur.GetMetadata().GetLabels(), sb):
 			// Not ours: never delete it.
 			return release()
 		default:

@@ -281,4 +281,33 @@ var _ = Describe("Provider", func() {
 	})
 })
 
-var _ = gateway.IsNotFound
+
+
+var _ = Describe("Sandbox through the whole manager", func() {
+	It("resolves its Provider through the real connection registry and becomes Ready", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OPENAI_API_KEY": "k"}))).To(Succeed())
+		p := provider(ns, "openai", "creds")
+		Expect(k8s.Create(ctx, p)).To(Succeed())
+		sb := &v1alpha1.Sandbox{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agent"},
+			Spec: v1alpha1.SandboxSpec{
+				GatewayRef: v1alpha1.GatewayReference{Name: "default"}, Image: "busybox", Providers: []string{"openai"},
+				UpdateStrategy: v1alpha1.UpdateStrategyRecreate, DeletionPolicy: v1alpha1.DeletionPolicyDelete,
+			},
+		}
+		Expect(k8s.Create(ctx, sb)).To(Succeed())
+		Eventually(condition(sb, func() []metav1.Condition { return sb.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		Expect(sb.Status.Phase).To(Equal(v1alpha1.SandboxPhaseReady))
+		live, err := gw.Sandboxes.Get(ctx, sb.Status.GatewayName)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(live.GetMetadata().GetId()).To(Equal(sb.Status.SandboxID))
+		Expect(live.GetSpec().GetProviders()).To(Equal([]string{controller.GatewayName(ns, "openai")}))
+
+		Expect(k8s.Delete(ctx, sb)).To(Succeed())
+		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(sb), sb)) }, timeout, interval).Should(BeTrue())
+		_, err = gw.Sandboxes.Get(ctx, live.GetMetadata().GetName())
+		Expect(gateway.IsNotFound(err)).To(BeTrue(), "the finalizer is released only once the gateway reports the sandbox gone")
+	})
+})

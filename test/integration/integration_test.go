@@ -281,8 +281,6 @@ var _ = Describe("Provider", func() {
 	})
 })
 
-
-
 var _ = Describe("Sandbox through the whole manager", func() {
 	It("resolves its Provider through the real connection registry and becomes Ready", func() {
 		ns := newNamespace()

@@ -107,6 +107,42 @@ var _ = Describe("GatewayConnection", func() {
 		Expect(msg).NotTo(ContainSubstring("PRIVATE KEY"))
 	})
 
+	It("follows its Secret: a rotated certificate is used without a restart", func() {
+		Expect(k8s.Create(ctx, tlsSecret("rotating", certs.ClientCert, certs.ClientKey))).To(Succeed())
+		gc := connection("rotating", "rotating")
+		Expect(k8s.Create(ctx, gc)).To(Succeed())
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
+		firstExpiry := gc.Status.CertificateNotAfter.Time
+
+		later := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+		cert, key, err := certs.IssueClient("rotated-client", later)
+		Expect(err).NotTo(HaveOccurred())
+		secret := &corev1.Secret{}
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: systemNS, Name: "rotating"}, secret)).To(Succeed())
+		secret.Data["tls.crt"], secret.Data["tls.key"] = cert, key
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Eventually(func() time.Time {
+			_ = k8s.Get(ctx, client.ObjectKeyFromObject(gc), gc)
+			if gc.Status.CertificateNotAfter == nil {
+				return time.Time{}
+			}
+			return gc.Status.CertificateNotAfter.Time
+		}, timeout, interval).Should(BeTemporally("==", later))
+		Expect(firstExpiry).NotTo(BeTemporally("==", later))
+		Expect(meta.IsStatusConditionTrue(gc.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
+
+		// A certificate from another CA is refused by the gateway at the next handshake; the
+		// operator does not fall back to anything silently.
+		other, err := gatewaysim.GenerateCertBundle()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: systemNS, Name: "rotating"}, secret)).To(Succeed())
+		secret.Data["ca.crt"], secret.Data["tls.crt"], secret.Data["tls.key"] = other.CACert, other.ClientCert, other.ClientKey
+		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonGatewayUnavailable))
+	})
+
 	It("reports an unreachable gateway and recovers by itself", func() {
 		gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
 		sim.InjectError("Health", codes.Unavailable, "gateway restarting", -1)

@@ -89,6 +89,14 @@ run: ## Run the manager against the current kubeconfig.
 docker-build: ## Build the manager image (needs a container engine).
 	docker build -t $(IMG) .
 
+.PHONY: demo
+demo: envtest ## Run apiserver+etcd, the gateway simulator and the operator locally; apply config/samples (Ctrl-C stops).
+	go run ./cmd/demo $(DEMO_ARGS)
+
+.PHONY: test-e2e
+test-e2e: envtest ## Real-process e2e: apiserver+etcd, simulator and manager binaries, driven with kubectl.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -tags e2e ./test/e2e/... -count=1 -timeout 20m -v
+
 ##@ Tools
 
 .PHONY: controller-gen kustomize buf protoc-gen-go protoc-gen-go-grpc ginkgo golangci-lint

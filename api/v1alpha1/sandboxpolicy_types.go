@@ -188,8 +188,8 @@ type L7Rule struct {
 	Allow L7Allow `json:"allow"`
 }
 
-// L7Allow matches requests to allow.
-type L7Allow struct {
+// L7Match matches HTTP, command-based or GraphQL requests; allow and deny rules share it.
+type L7Match struct {
 	// Method is the HTTP method (or * for any).
 	// +kubebuilder:validation:MaxLength=16
 	// +optional
@@ -216,33 +216,11 @@ type L7Allow struct {
 	Fields []string `json:"fields,omitempty"`
 }
 
-// L7DenyRule matches requests to deny.
-type L7DenyRule struct {
-	// Method is the HTTP method (or * for any).
-	// +kubebuilder:validation:MaxLength=16
-	// +optional
-	Method string `json:"method,omitempty"`
-	// Path glob.
-	// +kubebuilder:validation:MaxLength=4096
-	// +optional
-	Path string `json:"path,omitempty"`
-	// Command for command-based protocols.
-	// +optional
-	Command string `json:"command,omitempty"`
-	// Query parameter matchers by parameter name.
-	// +optional
-	Query map[string]L7QueryMatcher `json:"query,omitempty"`
-	// OperationType for GraphQL.
-	// +kubebuilder:validation:Enum=query;mutation;subscription
-	// +optional
-	OperationType string `json:"operationType,omitempty"`
-	// OperationName for GraphQL.
-	// +optional
-	OperationName string `json:"operationName,omitempty"`
-	// Fields for GraphQL.
-	// +optional
-	Fields []string `json:"fields,omitempty"`
-}
+// L7Allow matches requests to allow.
+type L7Allow L7Match
+
+// L7DenyRule matches requests to deny; deny rules are evaluated before allow rules.
+type L7DenyRule L7Match
 
 // L7QueryMatcher matches a query parameter by glob or by a list of values.
 type L7QueryMatcher struct {

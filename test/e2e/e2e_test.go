@@ -1,0 +1,84 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+)
+
+func kubectl(args ...string) string {
+	GinkgoHelper()
+	out, err := env.Kubectl(context.Background(), args...)
+	Expect(err).NotTo(HaveOccurred())
+	return out
+}
+
+func httpGet(url string) (int, string, error) {
+	resp, err := http.Get(url) //nolint:noctx // loopback test endpoint
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+var _ = Describe("samples applied with kubectl", Ordered, func() {
+	var gwName string
+
+	It("become Ready", func(ctx SpecContext) {
+		Expect(env.ApplySamples(ctx)).To(Succeed())
+		waitCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		Expect(env.WaitSamplesReady(waitCtx)).To(Succeed())
+		kubectl("wait", "--for=condition=Ready", "--timeout=60s", "-n", "demo", "provider/openai", "sandbox/agent")
+		gwName = strings.TrimSpace(kubectl("get", "-n", "demo", "sandbox/agent", "-o", "jsonpath={.status.gatewayName}"))
+		Expect(gwName).NotTo(BeEmpty())
+	}, SpecTimeout(5*time.Minute))
+
+	It("exist on the simulator", func(ctx SpecContext) {
+		sb, err := gw.Sandboxes.Get(ctx, gwName)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sb.GetSpec().GetTemplate().GetImage()).To(Equal("ghcr.io/nvidia/openshell-community/sandboxes/base:latest"))
+	}, SpecTimeout(time.Minute))
+
+	It("converge after an image change", func(ctx SpecContext) {
+		const image = "ghcr.io/nvidia/openshell-community/sandboxes/base:e2e"
+		kubectl("patch", "-n", "demo", "sandbox/agent", "--type=merge", "-p", `{"spec":{"image":"`+image+`"}}`)
+		Eventually(func(g Gomega) {
+			name := strings.TrimSpace(kubectl("get", "-n", "demo", "sandbox/agent", "-o", "jsonpath={.status.gatewayName}"))
+			sb, err := gw.Sandboxes.Get(ctx, name)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(sb.GetSpec().GetTemplate().GetImage()).To(Equal(image))
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
+		kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo", "sandbox/agent")
+	}, SpecTimeout(5*time.Minute))
+
+	It("serves controller-runtime metrics and readiness", func() {
+		code, body, err := httpGet("http://" + env.MetricsAddr + "/metrics")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(http.StatusOK))
+		Expect(body).To(ContainSubstring("controller_runtime_reconcile_total"))
+		code, _, err = httpGet("http://" + env.ProbeAddr + "/readyz")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(code).To(Equal(http.StatusOK))
+	})
+
+	It("removes the gateway sandbox on delete", func(ctx SpecContext) {
+		name := strings.TrimSpace(kubectl("get", "-n", "demo", "sandbox/agent", "-o", "jsonpath={.status.gatewayName}"))
+		kubectl("delete", "-n", "demo", "sandbox/agent", "--wait=true", "--timeout=120s")
+		Eventually(func() bool {
+			_, err := gw.Sandboxes.Get(ctx, name)
+			return gateway.IsNotFound(err)
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(BeTrue())
+	}, SpecTimeout(5*time.Minute))
+})

@@ -20,14 +20,14 @@ type Binaries struct {
 func Build(ctx context.Context, root string, log io.Writer) (Binaries, error) {
 	b := Binaries{Manager: filepath.Join(root, "bin", "manager"), Simulator: filepath.Join(root, "bin", "gatewaysim")}
 	for _, t := range []struct{ out, pkg string }{{b.Manager, "./cmd"}, {b.Simulator, "./cmd/gatewaysim"}} {
-		fmt.Fprintf(log, "==> building %s (the first build can take a few minutes)\n", t.pkg)
+		_, _ = fmt.Fprintf(log, "==> building %s (the first build can take a few minutes)\n", t.pkg)
 		start := time.Now()
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return Binaries{}, fmt.Errorf("build %s: %w", t.pkg, err)
 		}
-		fmt.Fprintf(log, "==> built %s in %s\n", t.out, time.Since(start).Round(time.Second))
+		_, _ = fmt.Fprintf(log, "==> built %s in %s\n", t.out, time.Since(start).Round(time.Second))
 	}
 	return b, nil
 }

@@ -61,7 +61,7 @@ var listenLine = regexp.MustCompile(`gatewaysim listening grpc=(\S+) admin=(\S+)
 
 func (e *Env) logf(format string, args ...any) {
 	if e.opts.Log != nil {
-		fmt.Fprintf(e.opts.Log, format+"\n", args...)
+		_, _ = fmt.Fprintf(e.opts.Log, format+"\n", args...)
 	}
 }
 
@@ -115,7 +115,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, err
 	}
 
-	if err := e.startManager(ctx); err != nil {
+	if err := e.startManager(); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -143,7 +143,7 @@ func (e *Env) startSimulator(ctx context.Context) error {
 			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
 				lines <- sc.Text()
 			}
-			fmt.Fprintln(logFile, sc.Text())
+			_, _ = fmt.Fprintln(logFile, sc.Text())
 		}
 	}()
 	select {
@@ -183,7 +183,7 @@ func (e *Env) storeClientSecret(ctx context.Context, cs kubernetes.Interface) er
 	return nil
 }
 
-func (e *Env) startManager(ctx context.Context) error {
+func (e *Env) startManager() error {
 	var err error
 	if e.MetricsAddr, err = FreeLoopbackAddr(); err != nil {
 		return err
@@ -273,7 +273,7 @@ func FreeLoopbackAddr() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }
 

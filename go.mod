@@ -3,6 +3,7 @@ module github.com/openshell-operator/openshell-operator
 go 1.26.0
 
 require (
+	github.com/fluxcd/cli-utils v1.3.0
 	github.com/onsi/ginkgo/v2 v2.28.1
 	github.com/onsi/gomega v1.42.1
 	google.golang.org/grpc v1.82.1

@@ -35,6 +35,8 @@ const (
 	ReasonPolicyPending        = "PolicyPending"
 	ReasonPolicyFailed         = "PolicyFailed"
 	ReasonGlobalPolicyActive   = "GlobalPolicyActive"
+	ReasonPolicyRejected       = "PolicyRejected"
+	ReasonUnsupportedProvider  = "UnsupportedProvider"
 	ReasonSandboxError         = "SandboxError"
 )
 

@@ -96,6 +96,14 @@ type GatewayConnectionStatus struct {
 	// GlobalPolicyVersion is the version of the global policy, 0 when none is applied.
 	// +optional
 	GlobalPolicyVersion uint32 `json:"globalPolicyVersion,omitempty"`
+	// GlobalPolicyHash is the operator's canonical hash of the applied global policy.
+	// +optional
+	GlobalPolicyHash string `json:"globalPolicyHash,omitempty"`
+	// ManagedSettings are the setting keys this resource set on the gateway; a key removed
+	// from spec.settings is deleted on the gateway only if it is listed here.
+	// +listType=set
+	// +optional
+	ManagedSettings []string `json:"managedSettings,omitempty"`
 }
 
 // GatewayConnection is a connection to one OpenShell gateway; other resources name it in

@@ -130,6 +130,14 @@ type SandboxPolicyState struct {
 	// LoadError is the sandbox's error when loading failed.
 	// +optional
 	LoadError string `json:"loadError,omitempty"`
+	// SourceHash is the operator's canonical hash of the policy the sandbox runs or was last
+	// sent (equal to the referenced SandboxPolicy's status.hash once it caught up).
+	// +optional
+	SourceHash string `json:"sourceHash,omitempty"`
+	// GlobalPolicyVersion is set while the gateway applies a global policy to every sandbox,
+	// overriding this one's.
+	// +optional
+	GlobalPolicyVersion uint32 `json:"globalPolicyVersion,omitempty"`
 }
 
 // SandboxStatus is what the gateway reports of the sandbox.
@@ -150,10 +158,6 @@ type SandboxStatus struct {
 	// Providers are the gateway provider names attached.
 	// +optional
 	Providers []string `json:"providers,omitempty"`
-	// SpecHash is a hash of the gateway spec the sandbox was created with; a different hash
-	// of the desired spec means a recreate is needed.
-	// +optional
-	SpecHash string `json:"specHash,omitempty"`
 }
 
 // Sandbox is an OpenShell agent sandbox running on a gateway.

@@ -42,8 +42,10 @@ type GatewayConnectionReconciler struct {
 // +kubebuilder:rbac:groups=openshell.dev,resources=gatewayconnections/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=openshell.dev,resources=sandboxpolicies,verbs=get;list;watch
 
-// Reconcile observes the connection's Secrets and the gateway's Health.
+// Reconcile observes the connection's Secrets and the gateway's Health, then applies the
+// gateway-wide settings and global policy.
 func (r *GatewayConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	log := logf.FromContext(ctx)
 	gc := &v1alpha1.GatewayConnection{}
@@ -62,6 +64,16 @@ func (r *GatewayConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	o, result, probeErr := r.observe(ctx, gc)
 	if !o.Ready {
 		r.Connections.markNotReady(gc.Name, o.Message)
+	} else if cl, err := r.Connections.Get(gc.Name); err == nil {
+		// A rejected setting or global policy leaves the connection usable by other
+		// controllers; only this resource's conditions report it.
+		co, err := r.syncGatewayConfig(ctx, cl, gc)
+		if err != nil && co == nil {
+			co = &outcome{Reason: v1alpha1.ReasonProgressing, Message: err.Error()}
+		}
+		if co != nil {
+			o, probeErr = *co, err
+		}
 	}
 	applyConditions(&gc.Status.Conditions, gc.Generation, o)
 	gc.Status.ObservedGeneration = gc.Generation
@@ -155,6 +167,7 @@ func (r *GatewayConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.GatewayConnection{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectionsForSecret)).
+		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsForGlobalPolicy)).
 		Named("gatewayconnection").
 		Complete(r)
 }
@@ -173,6 +186,21 @@ func (r *GatewayConnectionReconciler) connectionsForSecret(ctx context.Context, 
 			uses = true
 		}
 		if uses {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
+		}
+	}
+	return out
+}
+
+// connectionsForGlobalPolicy maps a SandboxPolicy to the connections applying it globally.
+func (r *GatewayConnectionReconciler) connectionsForGlobalPolicy(ctx context.Context, obj client.Object) []reconcile.Request {
+	list := &v1alpha1.GatewayConnectionList{}
+	if err := r.List(ctx, list); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, gc := range list.Items {
+		if ref := gc.Spec.GlobalPolicyRef; ref != nil && ref.Namespace == obj.GetNamespace() && ref.Name == obj.GetName() {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
 		}
 	}

@@ -113,6 +113,11 @@ func classifySandboxError(what string, err error) *sandboxFailure {
 	switch {
 	case errors.Is(err, errSandboxDependency):
 		return &sandboxFailure{Reason: v1alpha1.ReasonDependencyNotReady, Message: err.Error()}
+	case errors.Is(err, errGlobalPolicyActive):
+		// Clears when the global policy is deleted, which re-enqueues the sandbox.
+		return &sandboxFailure{Reason: v1alpha1.ReasonGlobalPolicyActive, Message: msg}
+	case errors.Is(err, errPolicyRejected):
+		return &sandboxFailure{Reason: v1alpha1.ReasonPolicyRejected, Message: msg, Terminal: true}
 	case gateway.IsUnauthenticated(err) || gateway.IsPermissionDenied(err):
 		return &sandboxFailure{Reason: v1alpha1.ReasonAuthenticationFailed, Message: msg}
 	case gateway.IsRetryable(err) || gateway.IsConflict(err):
@@ -125,7 +130,14 @@ func classifySandboxError(what string, err error) *sandboxFailure {
 	}
 }
 
-var errSandboxDependency = errors.New("dependency not ready")
+var (
+	errSandboxDependency = errors.New("dependency not ready")
+	// errGlobalPolicyActive: the gateway refuses sandbox policy updates while a global
+	// policy exists (the only FAILED_PRECONDITION of a sandbox-scoped policy update).
+	errGlobalPolicyActive = errors.New("a global policy is active")
+	// errPolicyRejected: the gateway refused the policy itself (INVALID_ARGUMENT).
+	errPolicyRejected = errors.New("policy rejected")
+)
 
 // Reconcile observes the gateway sandbox, then creates, updates in place, recreates or
 // does nothing, then writes status once.
@@ -183,6 +195,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		return fail("desired spec", err)
 	}
 	obs.PolicyVersion = policyVersion(sb)
+	obs.GlobalPolicyVersion = r.globalPolicyVersion(ctx, sb)
 
 	cur, err := gw.Sandboxes.Get(ctx, name)
 	switch {
@@ -232,7 +245,12 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 	obs.Sandbox = cur
 	obs.ProvidersAttached = true
 	if err := r.syncPolicy(ctx, gw, sb, name, desired.GetPolicy(), cur, &obs); err != nil {
-		return fail("policy", err)
+		obs, res := fail("policy", err)
+		if errors.Is(err, errGlobalPolicyActive) {
+			// Retrying sooner would only repeat a refused write.
+			res.RequeueAfter = r.resync()
+		}
+		return obs, res
 	}
 	return obs, ctrl.Result{}
 }
@@ -258,9 +276,10 @@ func (r *SandboxReconciler) create(ctx context.Context, gw *gateway.Client, sb *
 		r.eventf(sb, "Normal", sandboxEventCreated, "created gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
 	}
 	sb.Status.SandboxID = created.GetMetadata().GetId()
-	if sb.Status.Policy != nil {
-		// A new sandbox starts from the spec's policy baseline; earlier revisions are gone.
-		sb.Status.Policy = nil
+	// A new sandbox starts from the spec's policy baseline; earlier revisions are gone.
+	sb.Status.Policy = nil
+	if desired.GetPolicy() != nil {
+		sb.Status.Policy = &v1alpha1.SandboxPolicyState{SourceHash: sandboxPolicyHash(desired.GetPolicy())}
 	}
 	obs.Sandbox, obs.SpecInSync, obs.ProvidersAttached = created, true, true
 	return obs, ctrl.Result{RequeueAfter: r.transitional()}
@@ -282,13 +301,19 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, 
 		live = latest.GetRevision().GetPolicy()
 		obs.ActivePolicyVersion = latest.GetActiveVersion()
 	}
+	sourceHash := sandboxPolicyHash(desired)
 	if !proto.Equal(normalizeSandboxPolicy(live), normalizeSandboxPolicy(desired)) {
 		resp, err := gw.Policies.Update(ctx, name, desired)
-		if err != nil {
+		switch {
+		case gateway.IsFailedPrecondition(err):
+			return fmt.Errorf("%w: %w", errGlobalPolicyActive, err)
+		case gateway.IsInvalidArgument(err):
+			return fmt.Errorf("%w: %w", errPolicyRejected, err)
+		case err != nil:
 			return err
 		}
 		sb.Status.Policy = &v1alpha1.SandboxPolicyState{Version: resp.GetVersion(), Hash: resp.GetPolicyHash(),
-			Status: v1alpha1.PolicyLoadPending}
+			Status: v1alpha1.PolicyLoadPending, SourceHash: sourceHash}
 		r.eventf(sb, "Normal", sandboxEventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
 		obs.PolicyVersion = resp.GetVersion()
 		latest, err = gw.Policies.GetStatus(ctx, name, resp.GetVersion())
@@ -296,6 +321,11 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, 
 			return err
 		}
 	}
+	if sb.Status.Policy == nil {
+		sb.Status.Policy = &v1alpha1.SandboxPolicyState{}
+	}
+	// Live equals desired here, so the sandbox runs (or was sent) this policy.
+	sb.Status.Policy.SourceHash = sourceHash
 	if obs.PolicyVersion == 0 {
 		return nil
 	}
@@ -332,7 +362,7 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		sp := &v1alpha1.SandboxPolicy{}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: sb.Spec.PolicyRef.Name}, sp); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("%w: SandboxPolicy %q not found", errSandboxDependency, sb.Spec.PolicyRef.Name)
+				return nil, fmt.Errorf("%w: SandboxPolicy %q not found; a running sandbox keeps its last policy", errSandboxDependency, sb.Spec.PolicyRef.Name)
 			}
 			return nil, fmt.Errorf("get sandbox policy %q: %w", sb.Spec.PolicyRef.Name, err)
 		}
@@ -421,6 +451,14 @@ func (r *SandboxReconciler) writeStatus(ctx context.Context, orig, sb *v1alpha1.
 			st.Policy.Hash = obs.PolicyRevision.GetPolicyHash()
 		}
 	}
+	if obs.Failure == nil || obs.Failure.Reason == v1alpha1.ReasonGlobalPolicyActive {
+		if st.Policy == nil && obs.GlobalPolicyVersion != 0 {
+			st.Policy = &v1alpha1.SandboxPolicyState{}
+		}
+		if st.Policy != nil {
+			st.Policy.GlobalPolicyVersion = obs.GlobalPolicyVersion
+		}
+	}
 	if d.GenerationApplied {
 		st.ObservedGeneration = sb.Generation
 	}
@@ -462,6 +500,16 @@ func policyVersion(sb *v1alpha1.Sandbox) uint32 {
 	return sb.Status.Policy.Version
 }
 
+// globalPolicyVersion is the global policy version the sandbox's GatewayConnection applied
+// (0 when none, or when the connection cannot be read).
+func (r *SandboxReconciler) globalPolicyVersion(ctx context.Context, sb *v1alpha1.Sandbox) uint32 {
+	gc := &v1alpha1.GatewayConnection{}
+	if err := r.Get(ctx, types.NamespacedName{Name: gatewayRefName(sb.Spec.GatewayRef)}, gc); err != nil {
+		return 0
+	}
+	return gc.Status.GlobalPolicyVersion
+}
+
 func gatewayRefName(ref v1alpha1.GatewayReference) string {
 	if ref.Name == "" {
 		return v1alpha1.DefaultGatewayConnection
@@ -470,7 +518,7 @@ func gatewayRefName(ref v1alpha1.GatewayReference) string {
 }
 
 // connectionReadinessChanged passes GatewayConnection events that can change what a sandbox
-// sees (readiness flips), not periodic probe-time status writes.
+// sees (readiness flips, a global policy applied or removed), not other status writes.
 var connectionReadinessChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, ok1 := e.ObjectOld.(*v1alpha1.GatewayConnection)
@@ -479,7 +527,8 @@ var connectionReadinessChanged = predicate.Funcs{
 			return true
 		}
 		return meta.IsStatusConditionTrue(o.Status.Conditions, v1alpha1.ConditionReady) !=
-			meta.IsStatusConditionTrue(n.Status.Conditions, v1alpha1.ConditionReady)
+			meta.IsStatusConditionTrue(n.Status.Conditions, v1alpha1.ConditionReady) ||
+			o.Status.GlobalPolicyVersion != n.Status.GlobalPolicyVersion
 	},
 }
 

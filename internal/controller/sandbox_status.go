@@ -54,6 +54,8 @@ type sandboxObservation struct {
 	PolicyRevision *openshellv1.SandboxPolicyRevision
 	// ActivePolicyVersion is the sandbox's current_policy_version.
 	ActivePolicyVersion uint32
+	// GlobalPolicyVersion is the gateway-wide policy overriding the sandbox's (0: none).
+	GlobalPolicyVersion uint32
 	// Failure is the error of this reconcile, if any.
 	Failure *sandboxFailure
 }
@@ -174,5 +176,8 @@ func deriveSandboxStatus(o sandboxObservation) sandboxDerivedStatus {
 			fmt.Sprintf("waiting for the sandbox to load policy version %d", o.PolicyVersion), false)
 	}
 	out.Ready, out.Reason, out.Message = metav1.ConditionTrue, v1alpha1.ReasonReady, "the sandbox is ready"
+	if o.GlobalPolicyVersion != 0 {
+		out.Message = fmt.Sprintf("the sandbox is ready; the gateway-wide policy (version %d) overrides its own policy", o.GlobalPolicyVersion)
+	}
 	return out
 }

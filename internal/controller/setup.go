@@ -17,6 +17,9 @@ type Options struct {
 	Resync time.Duration
 	// Retry is how often a resource waiting on a dependency looks again (default 30s).
 	Retry time.Duration
+	// RouteResync is how often a converged InferenceRoute is compared with the gateway
+	// (default one minute).
+	RouteResync time.Duration
 }
 
 // SetupAll registers every controller with the manager, sharing one connection registry.
@@ -39,6 +42,17 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		Transitional: opts.Transitional, Resync: opts.Resync,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up Sandbox controller: %w", err)
+	}
+	if err := (&SandboxPolicyReconciler{
+		Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up SandboxPolicy controller: %w", err)
+	}
+	if err := (&InferenceRouteReconciler{
+		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),
+		Resync: opts.RouteResync, Retry: opts.Retry,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up InferenceRoute controller: %w", err)
 	}
 	return nil
 }

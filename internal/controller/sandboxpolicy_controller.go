@@ -1,0 +1,81 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+)
+
+// SandboxPolicyReconciler validates SandboxPolicies and summarises how their sandboxes stand.
+// It makes no gateway call: the Sandbox controller pushes policies, because revisions,
+// versions and load status are per sandbox on the gateway.
+type SandboxPolicyReconciler struct {
+	client.Client
+	Recorder eventRecorder
+}
+
+// +kubebuilder:rbac:groups=openshell.dev,resources=sandboxpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=openshell.dev,resources=sandboxpolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch
+
+// Reconcile computes the canonical hash and the load counts, then writes status once.
+func (r *SandboxPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sp := &v1alpha1.SandboxPolicy{}
+	if err := r.Get(ctx, req.NamespacedName, sp); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	orig := sp.DeepCopy()
+	policy, convErr := sandboxPolicyToGateway(&sp.Spec)
+	hash := sandboxPolicyHash(policy)
+	list := &v1alpha1.SandboxList{}
+	if err := r.List(ctx, list, client.InNamespace(sp.Namespace)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("list sandboxes: %w", err)
+	}
+	var uses []policyUse
+	for i := range list.Items {
+		sb := &list.Items[i]
+		if sb.Spec.PolicyRef != nil && sb.Spec.PolicyRef.Name == sp.Name && sb.DeletionTimestamp.IsZero() {
+			uses = append(uses, classifyPolicyUse(sb, hash))
+		}
+	}
+	counts, o := deriveSandboxPolicyStatus(convErr, uses)
+	sp.Status.Hash = hash
+	sp.Status.Sandboxes = counts
+	applyConditions(&sp.Status.Conditions, sp.Generation, o)
+	if o.Ready || o.Stalled {
+		sp.Status.ObservedGeneration = sp.Generation
+	}
+	if err := patchStatusIfChanged(ctx, r.Client, orig, sp, orig.Status, sp.Status); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if readyChanged(orig.Status.Conditions, sp.Status.Conditions) && !o.Ready && r.Recorder != nil {
+		r.Recorder.Eventf(sp, eventType(o), o.Reason, "%s", o.Message)
+	}
+	return ctrl.Result{}, nil
+}
+
+// SetupWithManager watches SandboxPolicies and the Sandboxes that reference them.
+func (r *SandboxPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.SandboxPolicy{}).
+		// Update events map both the old and the new object, so a changed policyRef
+		// refreshes the policy it left too.
+		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(policyOfSandbox)).
+		Named("sandboxpolicy").
+		Complete(r)
+}
+
+func policyOfSandbox(_ context.Context, obj client.Object) []reconcile.Request {
+	sb, ok := obj.(*v1alpha1.Sandbox)
+	if !ok || sb.Spec.PolicyRef == nil {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: sb.Namespace, Name: sb.Spec.PolicyRef.Name}}}
+}

@@ -241,13 +241,17 @@ type NetworkBinary struct {
 // PolicyLoadCounts counts the sandboxes using a policy by load status.
 type PolicyLoadCounts struct {
 	// Total sandboxes referencing the policy.
-	Total int32 `json:"total"`
+	// +optional
+	Total int32 `json:"total,omitempty"`
 	// Loaded: the sandbox runs the current revision.
-	Loaded int32 `json:"loaded"`
+	// +optional
+	Loaded int32 `json:"loaded,omitempty"`
 	// Pending: the revision was pushed, not yet loaded.
-	Pending int32 `json:"pending"`
+	// +optional
+	Pending int32 `json:"pending,omitempty"`
 	// Failed: the sandbox failed to load the revision.
-	Failed int32 `json:"failed"`
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
 }
 
 // SandboxPolicyStatus summarises the policy and its users.

@@ -87,11 +87,6 @@ func run(ctx context.Context, root, workDir string, exitReady bool, readyTimeout
 		fmt.Println(out)
 		return fmt.Errorf("%w (manager log: %s)", err, filepath.Join(workDir, "manager.log"))
 	}
-	for _, r := range devenv.ReportedKinds {
-		out, _ := env.Kubectl(ctx, "get", r, "-A", "-o",
-			`custom-columns=KIND:.kind,NAMESPACE:.metadata.namespace,NAME:.metadata.name,CONDITIONS:.status.conditions[*].type,STATUS:.status.conditions[*].status`)
-		step("%s (not waited for):\n%s", r, strings.TrimSpace(out))
-	}
 	out, err := env.Kubectl(ctx, "get", "openshell", "-A")
 	if err != nil {
 		return err

@@ -7,12 +7,11 @@ import (
 	"time"
 )
 
-// WaitedKinds are the sample kinds with a controller: the demo and e2e wait for their Ready
-// condition. Add a kind here once its controller lands.
-var WaitedKinds = []string{"gatewayconnections.openshell.dev", "providers.openshell.dev", "sandboxes.openshell.dev"}
-
-// ReportedKinds are sample kinds whose state is printed but not waited for.
-var ReportedKinds = []string{"sandboxpolicies.openshell.dev", "inferenceroutes.openshell.dev"}
+// WaitedKinds are the sample kinds the demo and e2e wait for, in dependency order.
+var WaitedKinds = []string{
+	"gatewayconnections.openshell.dev", "providers.openshell.dev", "sandboxes.openshell.dev",
+	"sandboxpolicies.openshell.dev", "inferenceroutes.openshell.dev",
+}
 
 // WaitSamplesReady waits until every object of WaitedKinds is Ready, polling kubectl wait until
 // ctx ends (kubectl wait fails at once while an object has no status yet).

@@ -459,7 +459,9 @@ func (r *SandboxReconciler) writeStatus(ctx context.Context, orig, sb *v1alpha1.
 			st.Policy.GlobalPolicyVersion = obs.GlobalPolicyVersion
 		}
 	}
-	if d.GenerationApplied {
+	// Stalled counts as processed: kstatus then reports Failed for this generation rather
+	// than InProgress forever.
+	if d.GenerationApplied || d.Stalled {
 		st.ObservedGeneration = sb.Generation
 	}
 	cond := func(t string, s metav1.ConditionStatus, reason, msg string) {

@@ -51,4 +51,56 @@ var _ = Describe("kstatus (Flux) reads the truth", func() {
 		Expect(k8s.Create(ctx, broken)).To(Succeed())
 		Eventually(kstatusOf(broken), timeout, interval).Should(Equal(kstatus.FailedStatus))
 	})
+
+	It("holds for Sandbox, SandboxPolicy and InferenceRoute too", func() {
+		ns := newNamespace()
+		Expect(k8s.Create(ctx, credentialsSecret(ns, "creds", map[string]string{"OPENAI_API_KEY": "k"}))).To(Succeed())
+		Expect(k8s.Create(ctx, provider(ns, "openai", "creds"))).To(Succeed())
+		github := provider(ns, "github", "creds")
+		github.Spec.Type = "github"
+		Expect(k8s.Create(ctx, github)).To(Succeed())
+
+		sp := &v1alpha1.SandboxPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "p"}, Spec: basePolicy()}
+		Expect(k8s.Create(ctx, sp)).To(Succeed())
+		sb := sandboxUsing(ns, "ready", "p")
+		Expect(k8s.Create(ctx, sb)).To(Succeed())
+		Eventually(kstatusOf(sb), timeout, interval).Should(Equal(kstatus.CurrentStatus))
+		Eventually(kstatusOf(sp), timeout, interval).Should(Equal(kstatus.CurrentStatus))
+
+		waiting := sandboxUsing(ns, "waiting", "not-yet")
+		Expect(k8s.Create(ctx, waiting)).To(Succeed())
+		Eventually(kstatusOf(waiting), timeout, interval).Should(Equal(kstatus.InProgressStatus))
+		Consistently(kstatusOf(waiting), time.Second, 200*time.Millisecond).Should(Equal(kstatus.InProgressStatus))
+
+		loading := &v1alpha1.SandboxPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "loading"}, Spec: basePolicy()}
+		Expect(k8s.Create(ctx, loading)).To(Succeed())
+		user := sandboxUsing(ns, "user", "loading")
+		user.Spec.GatewayRef.Name = "not-yet"
+		Expect(k8s.Create(ctx, user)).To(Succeed())
+		Eventually(kstatusOf(loading), timeout, interval).Should(Equal(kstatus.InProgressStatus))
+
+		stalled := sandboxUsing(ns, "stalled", "p")
+		stalled.Spec.UpdateStrategy = v1alpha1.UpdateStrategyOnDelete
+		Expect(k8s.Create(ctx, stalled)).To(Succeed())
+		Eventually(kstatusOf(stalled), timeout, interval).Should(Equal(kstatus.CurrentStatus))
+		Eventually(func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(stalled), stalled); err != nil {
+				return err
+			}
+			stalled.Spec.Image = "alpine"
+			return k8s.Update(ctx, stalled)
+		}, timeout, interval).Should(Succeed())
+		Eventually(kstatusOf(stalled), timeout, interval).Should(Equal(kstatus.FailedStatus), "OnDelete with a pending recreate needs the user")
+
+		route := inferenceRoute(ns, "unsupported", "inference.local", "github", "m")
+		Expect(k8s.Create(ctx, route)).To(Succeed())
+		Eventually(kstatusOf(route), timeout, interval).Should(Equal(kstatus.FailedStatus))
+		pending := inferenceRoute(ns, "pending", "inference.local", "missing", "m")
+		Expect(k8s.Create(ctx, pending)).To(Succeed())
+		Eventually(kstatusOf(pending), timeout, interval).Should(Equal(kstatus.InProgressStatus))
+		// The Ready case of InferenceRoute is asserted without touching the shared
+		// inference.local route: sandbox-system is owned by the InferenceRoute specs.
+		Expect(k8s.Delete(ctx, route)).To(Succeed())
+		Expect(k8s.Delete(ctx, pending)).To(Succeed())
+	})
 })

@@ -332,8 +332,8 @@ func sandboxCases() []healthCase {
 	status := func(s v1alpha1.CommonStatus, phase v1alpha1.SandboxPhase, policy v1alpha1.PolicyLoadStatus, version, active uint32) v1alpha1.SandboxStatus {
 		return v1alpha1.SandboxStatus{CommonStatus: s, Phase: phase, SandboxID: "sbx-7d41e9", GatewayName: gatewayName,
 			Policy: &v1alpha1.SandboxPolicyState{Version: version, ActiveVersion: active, Status: policy,
-				Hash: "sha256:6b1f0d9e2c4a8f3b5e7d9c1a3f5b7d9e1c3a5f7b9d1e3c5a7f9b1d3e5c7a9f1b"},
-			Providers: []string{"demo-openai-5ca09f04"}, SpecHash: "a41c9e07d3b2f518"}
+				Hash: "sha256:6b1f0d9e2c4a8f3b5e7d9c1a3f5b7d9e1c3a5f7b9d1e3c5a7f9b1d3e5c7a9f1b", SourceHash: "a41c9e07d3b2f518"},
+			Providers: []string{"demo-openai-5ca09f04"}}
 	}
 	failed := status(common(4, stalled(4, v1alpha1.ReasonPolicyFailed, policyFailed)),
 		v1alpha1.SandboxPhaseReady, v1alpha1.PolicyLoadFailed, 3, 2)

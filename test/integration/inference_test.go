@@ -87,7 +87,7 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(cur.GetVersion()).To(Equal(version))
 		}, 3*time.Second, 250*time.Millisecond).Should(Succeed())
-		Expect(sim.CallCount("GetClusterInference") - gets).To(BeNumerically(">=", 4), "resyncs read the live route")
+		Expect(sim.CallCount("GetClusterInference")-gets).To(BeNumerically(">=", 4), "resyncs read the live route")
 
 		By("verify: false maps to no_verify")
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())

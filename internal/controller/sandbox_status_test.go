@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"fmt"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -37,6 +41,9 @@ func TestDeriveSandboxStatus(t *testing.T) {
 		{name: "ready", obs: inSync(sandboxObservation{Sandbox: ready}),
 			phase: sandboxPhaseReady, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonReady,
 			message: "the sandbox is ready", applied: true},
+		{name: "ready under a global policy says so", obs: inSync(sandboxObservation{Sandbox: ready, GlobalPolicyVersion: 3}),
+			phase: sandboxPhaseReady, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonReady,
+			message: "the sandbox is ready; the gateway-wide policy (version 3) overrides its own policy", applied: true},
 		{name: "absent", obs: sandboxObservation{},
 			phase: sandboxPhaseUnknown, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonProgressing,
 			message: "creating the sandbox on the gateway", reconciling: true},
@@ -111,5 +118,33 @@ func TestDeriveSandboxStatus(t *testing.T) {
 				t.Fatal("Ready=True must not be Reconciling or Stalled")
 			}
 		})
+	}
+}
+
+func TestClassifySandboxPolicyErrors(t *testing.T) {
+	global := status.Error(codes.FailedPrecondition, "policy is managed globally; delete global policy before sandbox policy update")
+	invalid := status.Error(codes.InvalidArgument, "policy contains unsafe content: x")
+	tests := []struct {
+		name     string
+		err      error
+		reason   string
+		terminal bool
+	}{
+		{"global policy blocks updates: clears when it goes", fmt.Errorf("%w: %w", errGlobalPolicyActive, global), v1alpha1.ReasonGlobalPolicyActive, false},
+		{"gateway rejects the policy: needs a spec change", fmt.Errorf("%w: %w", errPolicyRejected, invalid), v1alpha1.ReasonPolicyRejected, true},
+		{"dependency", fmt.Errorf("%w: SandboxPolicy \"p\" not found", errSandboxDependency), v1alpha1.ReasonDependencyNotReady, false},
+		{"unavailable", status.Error(codes.Unavailable, "down"), v1alpha1.ReasonGatewayUnavailable, false},
+		{"other invalid argument", invalid, v1alpha1.ReasonGatewayRejected, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := classifySandboxError("policy", tc.err)
+			if f.Reason != tc.reason || f.Terminal != tc.terminal {
+				t.Fatalf("got %+v, want reason %s terminal %v", f, tc.reason, tc.terminal)
+			}
+		})
+	}
+	if f := classifySandboxError("policy", fmt.Errorf("%w: %w", errGlobalPolicyActive, global)); f.Message != "policy: policy is managed globally; delete global policy before sandbox policy update" {
+		t.Fatalf("message carries the gateway's words: %q", f.Message)
 	}
 }

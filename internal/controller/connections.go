@@ -15,6 +15,12 @@ import (
 // not yet probed, or failing; dependents report DependencyNotReady and wait.
 var ErrConnectionNotReady = errors.New("gateway connection is not ready")
 
+// gatewayClients yields the gateway client of a GatewayConnection; *Connections is the
+// production implementation, tests may substitute their own.
+type gatewayClients interface {
+	Get(name string) (*gateway.Client, error)
+}
+
 // Connections caches one gateway client per GatewayConnection. The GatewayConnection
 // controller fills it; the other controllers read from it.
 type Connections struct {

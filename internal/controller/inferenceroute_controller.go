@@ -31,7 +31,7 @@ const (
 // InferenceRouteReconciler keeps a gateway inference route pointing at a Provider and model.
 type InferenceRouteReconciler struct {
 	client.Client
-	Gateways providerGateways
+	Gateways gatewayClients
 	Recorder eventRecorder
 	// Resync is how often a converged route is compared with the gateway (healing
 	// out-of-band changes). Default one minute.

@@ -24,15 +24,10 @@ import (
 
 const providerSecretIndex = "spec.credentialsSecretRef.name"
 
-// providerGateways yields the gateway client of a GatewayConnection.
-type providerGateways interface {
-	Get(name string) (*gateway.Client, error)
-}
-
 // ProviderReconciler reconciles Provider resources into gateway providers.
 type ProviderReconciler struct {
 	client.Client
-	Gateways providerGateways
+	Gateways gatewayClients
 	Recorder eventRecorder
 	// Retry is the requeue interval while waiting on a dependency.
 	Retry time.Duration

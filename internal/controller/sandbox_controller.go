@@ -47,21 +47,11 @@ const (
 	sandboxEventPolicyUpdated = "PolicyUpdated"
 )
 
-// sandboxEventRecorder is the part of an event recorder the controller uses.
-type sandboxEventRecorder interface {
-	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...any)
-}
-
-// sandboxGateways yields the gateway client of a GatewayConnection.
-type sandboxGateways interface {
-	Get(name string) (*gateway.Client, error)
-}
-
 // SandboxReconciler reconciles Sandbox resources into OpenShell gateway sandboxes.
 type SandboxReconciler struct {
 	client.Client
-	Gateways sandboxGateways
-	Recorder sandboxEventRecorder
+	Gateways gatewayClients
+	Recorder eventRecorder
 	// Transitional is the requeue interval while a sandbox is provisioning or deleting.
 	Transitional time.Duration
 	mirror       sandboxEventMirror

@@ -46,6 +46,9 @@ func main() {
 		probeAddr            string
 		enableLeaderElection bool
 		secureMetrics        bool
+		ctrlOpts             controller.Options
+		qps                  float64
+		burst                int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the metrics endpoint binds to. Use 0 to disable it.")
@@ -54,13 +57,20 @@ func main() {
 		"Enable leader election so that only one replica reconciles at a time.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false,
 		"Serve metrics over HTTPS with authentication and authorization (needs RBAC for tokenreviews).")
+	flag.StringVar(&ctrlOpts.ObservationMode, "observation-mode", controller.ObservationWatch,
+		"How gateway sandboxes are observed: watch (one paginated list per gateway and minute plus WatchSandbox streams for transitional sandboxes) or poll (GetSandbox per sandbox every 10 s while settling, 300 s when steady).")
+	flag.IntVar(&ctrlOpts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Concurrent Sandbox reconciles.")
+	flag.Float64Var(&qps, "kube-api-qps", 50, "Kubernetes client QPS (status writes and finalizers).")
+	flag.IntVar(&burst, "kube-api-burst", 100, "Kubernetes client burst.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restCfg := ctrl.GetConfigOrDie()
+	restCfg.QPS, restCfg.Burst = float32(qps), burst
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics},
 		HealthProbeBindAddress: probeAddr,
@@ -71,7 +81,7 @@ func main() {
 		setupLog.Error(err, "unable to create manager")
 		os.Exit(1)
 	}
-	if err := controller.SetupAll(mgr, controller.Options{}); err != nil {
+	if err := controller.SetupAll(mgr, ctrlOpts); err != nil {
 		setupLog.Error(err, "unable to set up controllers")
 		os.Exit(1)
 	}

@@ -36,6 +36,8 @@ type GatewayConnectionReconciler struct {
 	ProbeInterval time.Duration
 	// Now is the clock used to judge certificate validity.
 	Now func() time.Time
+	// Observers runs the observation loop of each Ready connection (nil: none).
+	Observers *Observers
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=gatewayconnections,verbs=get;list;watch
@@ -51,13 +53,13 @@ func (r *GatewayConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	gc := &v1alpha1.GatewayConnection{}
 	if err := r.Get(ctx, req.NamespacedName, gc); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.Connections.remove(req.Name)
+			r.forget(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
 	if !gc.DeletionTimestamp.IsZero() {
-		r.Connections.remove(gc.Name)
+		r.forget(gc.Name)
 		return ctrl.Result{}, nil
 	}
 	orig := gc.DeepCopy()
@@ -133,8 +135,19 @@ func (r *GatewayConnectionReconciler) observe(ctx context.Context, gc *v1alpha1.
 		return outcome{Reason: v1alpha1.ReasonGatewayUnavailable, Message: fmt.Sprintf("gateway %s is unreachable: %s (%s)", gc.Spec.Endpoint, gateway.Message(err), gateway.Code(err))}, ctrl.Result{}, err
 	}
 	r.Connections.setReady(gc.Name, true, "")
+	if r.Observers != nil {
+		r.Observers.ensure(gc.Name, cl)
+	}
 	gc.Status.GatewayVersion = health.GetVersion()
 	return outcome{Ready: true, Reason: v1alpha1.ReasonReady, Message: fmt.Sprintf("connected to %s over mTLS", gc.Spec.Endpoint)}, ctrl.Result{RequeueAfter: r.probeInterval()}, nil
+}
+
+// forget drops the client and the observation loop of a deleted connection.
+func (r *GatewayConnectionReconciler) forget(name string) {
+	r.Connections.remove(name)
+	if r.Observers != nil {
+		r.Observers.stop(name)
+	}
 }
 
 func (r *GatewayConnectionReconciler) secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {

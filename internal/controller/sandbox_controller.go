@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,12 +20,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	sandboxv1 "github.com/openshell-operator/openshell-operator/gen/openshell/sandbox/v1"
@@ -55,9 +59,17 @@ type SandboxReconciler struct {
 	// Transitional is the requeue interval while a sandbox is provisioning or deleting.
 	Transitional time.Duration
 	mirror       sandboxEventMirror
-	// Resync is the requeue interval once converged: a read-only GetSandbox that notices
-	// gateway-side changes (ERROR, out-of-band deletes). Default one minute.
+	// Resync is the requeue interval once converged. With a View it reads only the view
+	// (no gateway call); without one it is a GetSandbox that notices gateway-side changes
+	// (ERROR, out-of-band deletes). Default one minute.
 	Resync time.Duration
+	// View is the per-gateway observation (list + watch) read instead of GetSandbox; nil
+	// selects per-object polling.
+	View sandboxView
+	// ViewEvents delivers the sandboxes whose observed state changed.
+	ViewEvents <-chan event.GenericEvent
+	// MaxConcurrentReconciles (default 1, controller-runtime's default).
+	MaxConcurrentReconciles int
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch;update;patch
@@ -157,12 +169,7 @@ func (r *SandboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.eventf(sb, "Warning", obs.Failure.Reason, "%s", obs.Failure.Message)
 	}
 	if result.RequeueAfter == 0 {
-		switch {
-		case d.Ready == metav1.ConditionTrue || d.Stalled:
-			result.RequeueAfter = r.resync()
-		default:
-			result.RequeueAfter = r.transitional()
-		}
+		result.RequeueAfter = r.requeueAfter(sb, d)
 	}
 	log.V(1).Info("reconciled sandbox", "phase", d.Phase, "reason", d.Reason, "requeueAfter", result.RequeueAfter)
 	return result, nil
@@ -187,7 +194,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 	obs.PolicyVersion = policyVersion(sb)
 	obs.GlobalPolicyVersion = r.globalPolicyVersion(ctx, sb)
 
-	cur, err := gw.Sandboxes.Get(ctx, name)
+	cur, err := r.getSandbox(ctx, gw, sb, name)
 	switch {
 	case gateway.IsNotFound(err):
 		return r.create(ctx, gw, sb, name, desired)
@@ -218,6 +225,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		if _, err := gw.Sandboxes.Delete(ctx, name); err != nil && !gateway.IsNotFound(err) {
 			return fail("delete sandbox for recreate", err)
 		}
+		r.await(sb, name, cur.GetMetadata().GetId())
 		obs.Recreating = true
 		return obs, ctrl.Result{RequeueAfter: r.transitional()}
 	}
@@ -231,6 +239,9 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		if cur, _, err = gw.Sandboxes.DetachProvider(ctx, name, p, 0); err != nil {
 			return fail(fmt.Sprintf("detach provider %q", p), err)
 		}
+	}
+	if len(diff.Attach)+len(diff.Detach) > 0 {
+		r.record(sb, cur)
 	}
 	obs.Sandbox = cur
 	obs.ProvidersAttached = true
@@ -250,7 +261,11 @@ func (r *SandboxReconciler) create(ctx context.Context, gw *gateway.Client, sb *
 	var obs sandboxObservation
 	created, err := gw.Sandboxes.Create(ctx, name, desired, OwnershipLabels(sb))
 	if gateway.IsAlreadyExists(err) {
-		// Lost a race with ourselves or someone else: observe again.
+		// Lost a race with ourselves or someone else (or a crash before the status write):
+		// read it so the next reconcile does not rely on a view that missed it.
+		if cur, err := gw.Sandboxes.Get(ctx, name); err == nil {
+			r.record(sb, cur)
+		}
 		return obs, ctrl.Result{RequeueAfter: r.transitional()}
 	}
 	if err != nil {
@@ -266,6 +281,8 @@ func (r *SandboxReconciler) create(ctx context.Context, gw *gateway.Client, sb *
 		r.eventf(sb, "Normal", sandboxEventCreated, "created gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
 	}
 	sb.Status.SandboxID = created.GetMetadata().GetId()
+	r.record(sb, created)
+	r.await(sb, name, created.GetMetadata().GetId())
 	// A new sandbox starts from the spec's policy baseline; earlier revisions are gone.
 	sb.Status.Policy = nil
 	if desired.GetPolicy() != nil {
@@ -282,6 +299,12 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, 
 	if desired == nil {
 		return nil
 	}
+	sourceHash := sandboxPolicyHash(desired)
+	if policyConverged(sb.Status.Policy, sourceHash, obs.ActivePolicyVersion) {
+		// Nothing moved on either side since the last full check: no gateway read.
+		obs.PolicyVersion = sb.Status.Policy.Version
+		return nil
+	}
 	latest, err := gw.Policies.GetStatus(ctx, name, 0)
 	if err != nil && !gateway.IsNotFound(err) {
 		return err
@@ -291,7 +314,6 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, 
 		live = latest.GetRevision().GetPolicy()
 		obs.ActivePolicyVersion = latest.GetActiveVersion()
 	}
-	sourceHash := sandboxPolicyHash(desired)
 	if !proto.Equal(normalizeSandboxPolicy(live), normalizeSandboxPolicy(desired)) {
 		resp, err := gw.Policies.Update(ctx, name, desired)
 		switch {
@@ -433,8 +455,10 @@ func (r *SandboxReconciler) writeStatus(ctx context.Context, orig, sb *v1alpha1.
 	if st.GatewayName == "" {
 		st.GatewayName = sandboxGatewayName(sb)
 	}
-	if st.Policy != nil && obs.PolicyVersion != 0 && obs.Failure == nil {
+	if st.Policy != nil && obs.Failure == nil && obs.Sandbox != nil {
 		st.Policy.ActiveVersion = obs.ActivePolicyVersion
+	}
+	if st.Policy != nil && obs.PolicyVersion != 0 && obs.Failure == nil {
 		st.Policy.Status = v1alpha1.PolicyLoadStatus(d.PolicyStatus)
 		st.Policy.LoadError = d.PolicyError
 		if obs.PolicyRevision.GetPolicyHash() != "" {
@@ -476,6 +500,76 @@ func (r *SandboxReconciler) writeStatus(ctx context.Context, orig, sb *v1alpha1.
 		return fmt.Errorf("patch sandbox status: %w", err)
 	}
 	return nil
+}
+
+// getSandbox reads the gateway sandbox from the observed view when it can. The gateway is
+// asked directly without a view, while the view is not synced, and when the view lacks a
+// sandbox that status says exists (confirm before healing).
+func (r *SandboxReconciler) getSandbox(ctx context.Context, gw *gateway.Client, sb *v1alpha1.Sandbox, name string) (*openshellv1.Sandbox, error) {
+	if r.View != nil {
+		cur, synced := r.View.Lookup(gatewayRefName(sb.Spec.GatewayRef), name)
+		switch {
+		case cur != nil:
+			return cur, nil
+		case synced && sb.Status.SandboxID == "":
+			return nil, errNotObserved
+		}
+	}
+	cur, err := gw.Sandboxes.Get(ctx, name)
+	if err == nil {
+		r.record(sb, cur)
+	}
+	return cur, err
+}
+
+// errNotObserved is a NOT_FOUND answered by the synced view, without a gateway call.
+var errNotObserved = status.Error(codes.NotFound, "not in the observed gateway view")
+
+func (r *SandboxReconciler) record(sb *v1alpha1.Sandbox, cur *openshellv1.Sandbox) {
+	if r.View != nil {
+		r.View.Record(gatewayRefName(sb.Spec.GatewayRef), cur)
+	}
+}
+
+func (r *SandboxReconciler) await(sb *v1alpha1.Sandbox, name, id string) {
+	if r.View != nil {
+		r.View.Await(gatewayRefName(sb.Spec.GatewayRef), name, id)
+	}
+}
+
+// requeueAfter picks the next look. With a view, converged sandboxes are settled (their
+// stream closed) and transitional ones followed by a stream, so requeues are only a safety
+// net; policy loads are polled because a FAILED load changes no sandbox field to stream.
+func (r *SandboxReconciler) requeueAfter(sb *v1alpha1.Sandbox, d sandboxDerivedStatus) time.Duration {
+	converged := d.Ready == metav1.ConditionTrue || d.Stalled
+	if r.View == nil {
+		if converged {
+			return r.resync()
+		}
+		return r.transitional()
+	}
+	gwName, name := gatewayRefName(sb.Spec.GatewayRef), sandboxGatewayName(sb)
+	switch {
+	case converged:
+		r.View.Settle(gwName, name)
+		return r.resync()
+	case d.Reason == v1alpha1.ReasonPolicyPending:
+		return r.transitional()
+	case sb.Status.SandboxID != "" && (d.Reason == v1alpha1.ReasonProvisioning || d.Reason == v1alpha1.ReasonDeleting ||
+		d.Reason == v1alpha1.ReasonRecreating || d.Reason == v1alpha1.ReasonSandboxError):
+		r.View.Await(gwName, name, sb.Status.SandboxID)
+		return safetyRequeue
+	}
+	return r.transitional()
+}
+
+// policyConverged: the recorded policy state is for this exact desired policy and the
+// sandbox's active version has not moved since the last full check.
+func policyConverged(st *v1alpha1.SandboxPolicyState, sourceHash string, active uint32) bool {
+	if st == nil || st.SourceHash != sourceHash || st.ActiveVersion != active {
+		return false
+	}
+	return st.Version == 0 || (st.Status == v1alpha1.PolicyLoadLoaded && st.Version == active)
 }
 
 func sandboxReason(sb *v1alpha1.Sandbox) string {
@@ -564,12 +658,16 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return reqs
 		}
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Sandbox{}).
 		Watches(&v1alpha1.Provider{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxProviderIndex, true))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
 			builder.WithPredicates(connectionReadinessChanged)).
-		Named("sandbox").
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Named("sandbox")
+	if r.ViewEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.ViewEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }

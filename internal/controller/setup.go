@@ -1,10 +1,12 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // Options tunes the controllers; zero values take the defaults.
@@ -20,15 +22,62 @@ type Options struct {
 	// RouteResync is how often a converged InferenceRoute is compared with the gateway
 	// (default one minute).
 	RouteResync time.Duration
+	// ObservationMode is ObservationWatch (default: one list+watch loop per gateway) or
+	// ObservationPoll (GetSandbox per sandbox and interval, the design of earlier
+	// operators, kept for comparison in the benchmark).
+	ObservationMode string
+	// Observer tunes the observation loop.
+	Observer ObserverOptions
+	// MaxConcurrentReconciles of the Sandbox controller (default 4).
+	MaxConcurrentReconciles int
 }
+
+// Observation modes.
+const (
+	ObservationWatch = "watch"
+	ObservationPoll  = "poll"
+)
+
+// Poll-mode intervals: the anchor operator's 10 s while settling and 300 s when steady.
+const (
+	pollTransitional = 10 * time.Second
+	pollResync       = 300 * time.Second
+)
 
 // SetupAll registers every controller with the manager, sharing one connection registry.
 func SetupAll(mgr ctrl.Manager, opts Options) error {
 	conns := NewConnections()
+	var observers *Observers
+	switch opts.ObservationMode {
+	case "", ObservationWatch:
+		observers = NewObservers(opts.Observer)
+	case ObservationPoll:
+		if opts.Transitional == 0 {
+			opts.Transitional = pollTransitional
+		}
+		if opts.Resync == 0 {
+			opts.Resync = pollResync
+		}
+	default:
+		return fmt.Errorf("unknown observation mode %q (want %q or %q)", opts.ObservationMode, ObservationWatch, ObservationPoll)
+	}
+	if opts.MaxConcurrentReconciles == 0 {
+		opts.MaxConcurrentReconciles = 4
+	}
+	if observers != nil {
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			observers.stopAll()
+			return nil
+		})); err != nil {
+			return fmt.Errorf("register observer shutdown: %w", err)
+		}
+	}
 	// core/v1 events: what `kubectl describe` shows and Argo CD / Flux users read.
 	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck
 	if err := (&GatewayConnectionReconciler{
 		Client: mgr.GetClient(), Connections: conns, Recorder: recorder("gatewayconnection-controller"), ProbeInterval: opts.ProbeInterval,
+		Observers: observers,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up GatewayConnection controller: %w", err)
 	}
@@ -37,10 +86,15 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up Provider controller: %w", err)
 	}
-	if err := (&SandboxReconciler{
+	sr := &SandboxReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("sandbox-controller"),
-		Transitional: opts.Transitional, Resync: opts.Resync,
-	}).SetupWithManager(mgr); err != nil {
+		Transitional: opts.Transitional, Resync: opts.Resync, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+	}
+	if observers != nil {
+		// Assigned only when non-nil: a nil *Observers in the interface would not be nil.
+		sr.View, sr.ViewEvents = observers, observers.Events()
+	}
+	if err := sr.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up Sandbox controller: %w", err)
 	}
 	if err := (&SandboxPolicyReconciler{

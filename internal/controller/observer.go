@@ -1,0 +1,388 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+)
+
+// Observation defaults: a full list per minute keeps steady-state reads at about
+// N/page size per minute; transitional sandboxes are followed by WatchSandbox streams.
+const (
+	defaultObserveResync   = time.Minute
+	defaultObservePageSize = 100
+	defaultMaxStreams      = 64
+	// fallbackListInterval lists again while some awaited sandbox has no stream (the
+	// stream bound is reached, or its stream broke).
+	fallbackListInterval = time.Second
+	// safetyRequeue re-checks an awaited sandbox in case an event was lost.
+	safetyRequeue = 30 * time.Second
+)
+
+// managedSelector selects the gateway sandboxes this operator created.
+var managedSelector = v1alpha1.LabelManagedBy + "=" + v1alpha1.ManagedByValue
+
+// ObserverOptions tunes the per-gateway observation loop.
+type ObserverOptions struct {
+	// Resync is the interval of the full paginated ListSandboxes (default one minute).
+	Resync time.Duration
+	// PageSize of ListSandboxes (default 100).
+	PageSize uint32
+	// MaxStreams bounds concurrent WatchSandbox streams per gateway (default 64).
+	MaxStreams int
+}
+
+// sandboxView is what the Sandbox controller reads instead of calling GetSandbox.
+type sandboxView interface {
+	// Lookup returns the observed sandbox (a copy) and whether the view is synced: a
+	// synced view without the name means the gateway had no such sandbox at the last list.
+	Lookup(gateway, name string) (sb *openshellv1.Sandbox, synced bool)
+	// Record stores what a mutating call returned, so the next reconcile does not act on a
+	// view older than its own write.
+	Record(gateway string, sb *openshellv1.Sandbox)
+	// Await follows a transitional sandbox until Settle.
+	Await(gateway, name, id string)
+	// Settle stops following a sandbox.
+	Settle(gateway, name string)
+}
+
+// Observers runs one observation loop per GatewayConnection and feeds changes to the
+// Sandbox controller as generic events.
+type Observers struct {
+	opts   ObserverOptions
+	events chan event.GenericEvent
+	mu     sync.Mutex
+	loops  map[string]*observer
+}
+
+// NewObservers returns the registry; Events must be consumed by the Sandbox controller.
+func NewObservers(opts ObserverOptions) *Observers {
+	if opts.Resync <= 0 {
+		opts.Resync = defaultObserveResync
+	}
+	if opts.PageSize == 0 {
+		opts.PageSize = defaultObservePageSize
+	}
+	if opts.MaxStreams <= 0 {
+		opts.MaxStreams = defaultMaxStreams
+	}
+	return &Observers{opts: opts, events: make(chan event.GenericEvent, 4096), loops: map[string]*observer{}}
+}
+
+// Events is the channel of sandboxes whose observed state changed.
+func (o *Observers) Events() <-chan event.GenericEvent { return o.events }
+
+// ensure runs the loop of a gateway with cl, restarting it when the client changed (a
+// re-dial) and listing at once when the gateway came back.
+func (o *Observers) ensure(name string, cl *gateway.Client) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if l := o.loops[name]; l != nil {
+		if l.client == cl {
+			l.relistIfStale()
+			return
+		}
+		l.stop()
+	}
+	l := newObserver(name, cl, o.opts, o.events)
+	o.loops[name] = l
+	go l.run()
+}
+
+// stop ends the loop of a removed GatewayConnection.
+func (o *Observers) stop(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if l := o.loops[name]; l != nil {
+		l.stop()
+		delete(o.loops, name)
+	}
+}
+
+// stopAll ends every loop (manager shutdown).
+func (o *Observers) stopAll() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for name, l := range o.loops {
+		l.stop()
+		delete(o.loops, name)
+	}
+}
+
+func (o *Observers) loop(name string) *observer {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.loops[name]
+}
+
+// Lookup implements sandboxView.
+func (o *Observers) Lookup(gw, name string) (*openshellv1.Sandbox, bool) {
+	if l := o.loop(gw); l != nil {
+		return l.lookup(name)
+	}
+	return nil, false
+}
+
+// Record implements sandboxView.
+func (o *Observers) Record(gw string, sb *openshellv1.Sandbox) {
+	if l := o.loop(gw); l != nil && sb != nil {
+		l.record(sb)
+	}
+}
+
+// Await implements sandboxView.
+func (o *Observers) Await(gw, name, id string) {
+	if l := o.loop(gw); l != nil {
+		l.await(name, id)
+	}
+}
+
+// Settle implements sandboxView.
+func (o *Observers) Settle(gw, name string) {
+	if l := o.loop(gw); l != nil {
+		l.settle(name)
+	}
+}
+
+// observer is the loop of one gateway.
+type observer struct {
+	name   string
+	client *gateway.Client
+	opts   ObserverOptions
+	events chan<- event.GenericEvent
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{}
+
+	mu      sync.Mutex
+	view    map[string]*openshellv1.Sandbox
+	synced  bool
+	waiting map[string]string // name -> id
+	streams map[string]context.CancelFunc
+}
+
+func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events chan<- event.GenericEvent) *observer {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &observer{name: name, client: cl, opts: opts, events: events, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), view: map[string]*openshellv1.Sandbox{},
+		waiting: map[string]string{}, streams: map[string]context.CancelFunc{}}
+}
+
+func (l *observer) stop() { l.cancel() }
+
+func (l *observer) relistIfStale() {
+	l.mu.Lock()
+	stale := !l.synced
+	l.mu.Unlock()
+	if stale {
+		l.poke()
+	}
+}
+
+func (l *observer) poke() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *observer) run() {
+	log := logf.Log.WithName("observer").WithValues("gatewayConnection", l.name)
+	next := time.Duration(0)
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-time.After(next):
+		case <-l.wake:
+		}
+		if err := l.list(); err != nil {
+			log.V(1).Info("list sandboxes failed; controllers read the gateway directly until the next list", "error", err.Error())
+			next = l.opts.Resync / 4
+			continue
+		}
+		next = l.opts.Resync
+		if l.unstreamed() {
+			next = fallbackListInterval
+		}
+	}
+}
+
+// list replaces the view with a paginated list and emits an event per difference.
+func (l *observer) list() error {
+	all, err := l.client.Sandboxes.ListAll(l.ctx, managedSelector, l.opts.PageSize)
+	if err != nil {
+		l.mu.Lock()
+		l.synced = false
+		l.mu.Unlock()
+		return err
+	}
+	fresh := make(map[string]*openshellv1.Sandbox, len(all))
+	for _, sb := range all {
+		fresh[sb.GetMetadata().GetName()] = sb
+	}
+	l.mu.Lock()
+	changed := diffSandboxViews(l.view, fresh)
+	l.view, l.synced = fresh, true
+	l.mu.Unlock()
+	for _, sb := range changed {
+		l.emit(sb)
+	}
+	return nil
+}
+
+// diffSandboxViews returns the sandboxes that appeared, changed (resource version) or
+// disappeared between two views, each as its newest known object.
+func diffSandboxViews(old, cur map[string]*openshellv1.Sandbox) []*openshellv1.Sandbox {
+	var out []*openshellv1.Sandbox
+	for name, sb := range cur {
+		if prev, ok := old[name]; !ok || prev.GetMetadata().GetResourceVersion() != sb.GetMetadata().GetResourceVersion() {
+			out = append(out, sb)
+		}
+	}
+	for name, sb := range old {
+		if _, ok := cur[name]; !ok {
+			out = append(out, sb)
+		}
+	}
+	return out
+}
+
+// emit enqueues the Sandbox resource that owns a gateway sandbox (from its labels).
+func (l *observer) emit(sb *openshellv1.Sandbox) {
+	labels := sb.GetMetadata().GetLabels()
+	ns, name := labels[v1alpha1.LabelNamespace], labels[v1alpha1.LabelName]
+	if ns == "" || name == "" {
+		return
+	}
+	obj := &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	select {
+	case l.events <- event.GenericEvent{Object: client.Object(obj)}:
+	case <-l.ctx.Done():
+	}
+}
+
+func (l *observer) lookup(name string) (*openshellv1.Sandbox, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.synced {
+		return nil, false
+	}
+	sb := l.view[name]
+	if sb == nil {
+		return nil, true
+	}
+	return proto.Clone(sb).(*openshellv1.Sandbox), true
+}
+
+// record keeps the newer of the view's object and sb (resource versions only grow).
+func (l *observer) record(sb *openshellv1.Sandbox) {
+	name := sb.GetMetadata().GetName()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if prev := l.view[name]; prev != nil && prev.GetMetadata().GetResourceVersion() > sb.GetMetadata().GetResourceVersion() {
+		return
+	}
+	l.view[name] = proto.Clone(sb).(*openshellv1.Sandbox)
+}
+
+func (l *observer) await(name, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.waiting[name] == id && (l.streams[name] != nil || len(l.streams) >= l.opts.MaxStreams) {
+		return
+	}
+	l.waiting[name] = id
+	l.startStreamLocked(name, id)
+	if l.streams[name] == nil {
+		// Over the bound: the fallback list follows it.
+		l.poke()
+	}
+}
+
+func (l *observer) settle(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.waiting, name)
+	if cancel := l.streams[name]; cancel != nil {
+		cancel()
+		delete(l.streams, name)
+	}
+	// Hand the freed stream to a waiting sandbox without one.
+	for n, id := range l.waiting {
+		if l.streams[n] == nil {
+			l.startStreamLocked(n, id)
+			break
+		}
+	}
+}
+
+func (l *observer) unstreamed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for n := range l.waiting {
+		if l.streams[n] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *observer) startStreamLocked(name, id string) {
+	if id == "" || l.streams[name] != nil || len(l.streams) >= l.opts.MaxStreams {
+		return
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	l.streams[name] = cancel
+	go l.follow(ctx, name, id)
+}
+
+// follow streams snapshots of one sandbox into the view until cancelled or the stream
+// ends (the sandbox is gone, or the stream broke: the fallback list takes over).
+func (l *observer) follow(ctx context.Context, name, id string) {
+	defer func() {
+		l.mu.Lock()
+		if l.streams[name] != nil && ctx.Err() == nil {
+			delete(l.streams, name)
+		}
+		l.mu.Unlock()
+		if ctx.Err() == nil {
+			l.poke()
+		}
+	}()
+	w, err := l.client.Sandboxes.Watch(ctx, id, gateway.WatchOptions{FollowStatus: true})
+	if err != nil {
+		return
+	}
+	defer w.Close()
+	for {
+		ev, err := w.Recv()
+		if err != nil {
+			return
+		}
+		sb := ev.GetSandbox()
+		if sb == nil {
+			continue
+		}
+		l.mu.Lock()
+		prev := l.view[name]
+		newer := prev == nil || prev.GetMetadata().GetResourceVersion() < sb.GetMetadata().GetResourceVersion()
+		if newer {
+			l.view[name] = sb
+		}
+		l.mu.Unlock()
+		if newer {
+			l.emit(sb)
+		}
+	}
+}

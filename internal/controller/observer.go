@@ -234,6 +234,13 @@ func (l *observer) list() error {
 	l.mu.Lock()
 	changed := diffSandboxViews(l.view, fresh)
 	l.view, l.synced = fresh, true
+	for name := range l.waiting {
+		// Gone from the gateway and not streamed: nothing left to follow; the controller
+		// learns of the absence from the emitted change.
+		if fresh[name] == nil && l.streams[name] == nil {
+			delete(l.waiting, name)
+		}
+	}
 	l.mu.Unlock()
 	for _, sb := range changed {
 		l.emit(sb)

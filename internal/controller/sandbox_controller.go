@@ -394,6 +394,9 @@ func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) 
 		return ctrl.Result{}, nil
 	}
 	release := func() (ctrl.Result, error) {
+		if r.View != nil {
+			r.View.Settle(gatewayRefName(sb.Spec.GatewayRef), sandboxGatewayName(sb))
+		}
 		controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
 		if err := r.Update(ctx, sb); err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)

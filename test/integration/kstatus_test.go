@@ -96,6 +96,8 @@ var _ = Describe("kstatus (Flux) reads the truth", func() {
 		Expect(k8s.Create(ctx, route)).To(Succeed())
 		Eventually(kstatusOf(route), timeout, interval).Should(Equal(kstatus.FailedStatus))
 		pending := inferenceRoute(ns, "pending", "inference.local", "missing", "m")
+		// Another gateway's route: on "default" the younger claimant would be a Conflict.
+		pending.Spec.GatewayRef.Name = "elsewhere"
 		Expect(k8s.Create(ctx, pending)).To(Succeed())
 		Eventually(kstatusOf(pending), timeout, interval).Should(Equal(kstatus.InProgressStatus))
 		// The Ready case of InferenceRoute is asserted without touching the shared

@@ -75,7 +75,8 @@ var _ = BeforeSuite(func() {
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
-	Expect(controller.SetupAll(mgr, controller.Options{ProbeInterval: 2 * time.Second, Retry: time.Second, Transitional: 200 * time.Millisecond, RouteResync: 500 * time.Millisecond})).To(Succeed())
+	Expect(controller.SetupAll(mgr, controller.Options{ProbeInterval: 2 * time.Second, Retry: time.Second, Transitional: 200 * time.Millisecond, RouteResync: 500 * time.Millisecond,
+		Observer: controller.ObserverOptions{Resync: time.Second, PageSize: 5}})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())

@@ -114,3 +114,10 @@ ginkgo: $(GINKGO)
 $(GINKGO): ; $(GOBIN_ENV) go install github.com/onsi/ginkgo/v2/ginkgo@$(GINKGO_VERSION)
 golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT): ; $(GOBIN_ENV) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+##@ Benchmark
+
+BENCH_ARGS ?= -n 100,1000
+.PHONY: bench
+bench: envtest ## Compare the watch observation mode with per-object polling at scale (docs/performance.md).
+	go run ./hack/bench -root . $(BENCH_ARGS)

@@ -8,10 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -52,11 +50,11 @@ func run(ctx context.Context, root, workDir string, exitReady bool, readyTimeout
 		return err
 	}
 	step("obtaining envtest assets and kubectl (cached after the first run)")
-	assets, err := script(ctx, root, "hack/setup-envtest.sh")
+	assets, err := devenv.RunScript(ctx, root, "hack/setup-envtest.sh")
 	if err != nil {
 		return err
 	}
-	kubectl, err := script(ctx, root, "hack/setup-kubectl.sh")
+	kubectl, err := devenv.RunScript(ctx, root, "hack/setup-kubectl.sh")
 	if err != nil {
 		return err
 	}
@@ -103,17 +101,6 @@ func run(ctx context.Context, root, workDir string, exitReady bool, readyTimeout
 }
 
 // script runs a hack/ script and returns its trimmed stdout; progress goes to stderr.
-func script(ctx context.Context, root, path string) (string, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(root, path))
-	cmd.Dir = root
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
 type prefixWriter struct{}
 
 func (prefixWriter) Write(p []byte) (int, error) {

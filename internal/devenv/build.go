@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,4 +31,17 @@ func Build(ctx context.Context, root string, log io.Writer) (Binaries, error) {
 		_, _ = fmt.Fprintf(log, "==> built %s in %s\n", t.out, time.Since(start).Round(time.Second))
 	}
 	return b, nil
+}
+
+// RunScript runs a repository script (such as hack/setup-envtest.sh) from root and returns its
+// trimmed stdout; its stderr goes to ours so progress stays visible.
+func RunScript(ctx context.Context, root, path string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(root, path))
+	cmd.Dir = root
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }

@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -38,6 +39,8 @@ type Options struct {
 	WorkDir string
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
+	// ManagerArgs and SimulatorArgs are appended to the processes' command lines.
+	ManagerArgs, SimulatorArgs []string
 }
 
 // Env is a running environment. Stop tears it down.
@@ -51,6 +54,10 @@ type Env struct {
 	GatewayAddr, AdminAddr string
 	// MetricsAddr and ProbeAddr are the manager's loopback endpoints.
 	MetricsAddr, ProbeAddr string
+	// Config is the admin REST config of the apiserver.
+	Config *rest.Config
+	// ManagerPID is the manager's process id.
+	ManagerPID int
 
 	testEnv *envtest.Environment
 	mu      sync.Mutex
@@ -107,7 +114,8 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 
 	e.logf("storing the client certificate in Secret openshell-system/openshell-client-tls")
-	cs, err := kubernetes.NewForConfig(user.Config())
+	e.Config = user.Config()
+	cs, err := kubernetes.NewForConfig(e.Config)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
@@ -122,8 +130,8 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 }
 
 func (e *Env) startSimulator(ctx context.Context) error {
-	cmd := exec.Command(e.opts.SimulatorBin, "--listen", "127.0.0.1:0", "--generate-certs", e.CertDir,
-		"--admin-listen", "127.0.0.1:0")
+	cmd := exec.Command(e.opts.SimulatorBin, append([]string{"--listen", "127.0.0.1:0", "--generate-certs", e.CertDir,
+		"--admin-listen", "127.0.0.1:0"}, e.opts.SimulatorArgs...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("simulator stdout: %w", err)
@@ -196,13 +204,14 @@ func (e *Env) startManager() error {
 	if err != nil {
 		return fmt.Errorf("manager log: %w", err)
 	}
-	cmd := exec.Command(e.opts.ManagerBin, "--kubeconfig", e.Kubeconfig,
-		"--metrics-bind-address", e.MetricsAddr, "--health-probe-bind-address", e.ProbeAddr)
+	cmd := exec.Command(e.opts.ManagerBin, append([]string{"--kubeconfig", e.Kubeconfig,
+		"--metrics-bind-address", e.MetricsAddr, "--health-probe-bind-address", e.ProbeAddr}, e.opts.ManagerArgs...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	e.logf("starting the operator (metrics http://%s/metrics, probes http://%s/readyz, log %s)", e.MetricsAddr, e.ProbeAddr, logPath)
 	if err := e.spawn(cmd); err != nil {
 		return fmt.Errorf("start manager: %w", err)
 	}
+	e.ManagerPID = cmd.Process.Pid
 	return nil
 }
 

@@ -34,7 +34,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 
 	bins, err := devenv.Build(ctx, root, GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
-	kubectl, err := runScript(ctx, root, "hack/setup-kubectl.sh")
+	kubectl, err := devenv.RunScript(ctx, root, "hack/setup-kubectl.sh")
 	Expect(err).NotTo(HaveOccurred())
 
 	env, err = devenv.Start(context.Background(), devenv.Options{

@@ -1,0 +1,454 @@
+// Command bench measures the operator at scale: N Sandboxes against the gateway simulator,
+// with the manager and the simulator as real processes on a real kube-apiserver + etcd, once
+// per observation mode (watch: list + WatchSandbox per gateway; poll: GetSandbox per sandbox
+// and interval, the design of earlier operators). It prints a markdown table; see
+// docs/performance.md for the method.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/internal/devenv"
+)
+
+// mutating are the gateway RPCs that change state.
+var mutating = []string{"CreateSandbox", "DeleteSandbox", "UpdateConfig", "AttachSandboxProvider", "DetachSandboxProvider",
+	"CreateProvider", "UpdateProvider", "DeleteProvider", "SetClusterInference"}
+
+func main() {
+	var (
+		root    = flag.String("root", ".", "repository root")
+		sizes   = flag.String("n", "100,1000", "comma-separated fleet sizes")
+		modes   = flag.String("modes", "watch,poll", "observation modes to compare (the first is the subject, the second the baseline)")
+		delay   = flag.Duration("provisioning-delay", 2*time.Second, "simulated provisioning delay")
+		window  = flag.Duration("steady-window", time.Minute, "how long steady state is measured")
+		timeout = flag.Duration("converge-timeout", 10*time.Minute, "how long a fleet may take to become Ready")
+		out     = flag.String("out", "", "also write the markdown table to this file")
+	)
+	flag.Parse()
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, *root, *sizes, strings.Split(*modes, ","), *delay, *window, *timeout, *out); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, root, sizes string, modes []string, delay, window, timeout time.Duration, out string) error {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return err
+	}
+	bins, err := devenv.Build(ctx, root, os.Stderr)
+	if err != nil {
+		return err
+	}
+	assets, err := devenv.RunScript(ctx, root, "hack/setup-envtest.sh")
+	if err != nil {
+		return err
+	}
+	var results []result
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("bad fleet size %q", s)
+		}
+		for _, mode := range modes {
+			fmt.Fprintf(os.Stderr, "==> N=%d mode=%s\n", n, mode)
+			r, err := measure(ctx, root, bins, assets, mode, n, delay, window, timeout)
+			if err != nil {
+				return fmt.Errorf("N=%d mode=%s: %w", n, mode, err)
+			}
+			results = append(results, r)
+		}
+	}
+	table := render(results, modes, delay, window)
+	fmt.Print(table)
+	if out != "" {
+		return os.WriteFile(out, []byte(table), 0o644)
+	}
+	return nil
+}
+
+// result is one (mode, N) run.
+type result struct {
+	Mode                 string
+	N                    int
+	LagP50, LagP99       time.Duration
+	AllReady             time.Duration
+	RPCsPerSandbox       float64
+	WritesPerSandbox     float64
+	SteadyReadsPerMin    float64
+	SteadyMutatingPerMin float64
+	SteadyWritesPerMin   float64
+	SteadyListsPerMin    float64
+	SteadyGetsPerMin     float64
+	HeapMiB, RSSMiB      float64
+}
+
+type tracker struct {
+	mu       sync.Mutex
+	created  map[string]time.Time
+	ready    map[string]time.Time
+	writes   int
+	lastSeen time.Time
+}
+
+func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, n int, delay, window, timeout time.Duration) (result, error) {
+	res := result{Mode: mode, N: n}
+	work, err := os.MkdirTemp("", "openshell-bench-")
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = os.RemoveAll(work) }()
+	env, err := devenv.Start(ctx, devenv.Options{
+		Root: root, ManagerBin: bins.Manager, SimulatorBin: bins.Simulator, AssetsDir: assets, WorkDir: work,
+		ManagerArgs:   []string{"--observation-mode", mode, "--zap-log-level", "info"},
+		SimulatorArgs: []string{"--provisioning-delay", delay.String(), "--policy-poll-interval", "1s"},
+	})
+	if err != nil {
+		return res, err
+	}
+	defer env.Stop()
+
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	cfg := *env.Config
+	cfg.QPS, cfg.Burst = 500, 1000
+	c, err := client.NewWithWatch(&cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return res, err
+	}
+	gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: v1alpha1.GatewayConnectionSpec{
+		Endpoint: env.GatewayAddr,
+		TLS:      v1alpha1.GatewayTLS{SecretRef: v1alpha1.NamespacedObjectReference{Namespace: "openshell-system", Name: "openshell-client-tls"}, ServerName: "localhost"},
+	}}
+	if err := c.Create(ctx, gc); err != nil {
+		return res, err
+	}
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(gc), gc); err != nil {
+			return false, err
+		}
+		return meta.IsStatusConditionTrue(gc.Status.Conditions, v1alpha1.ConditionReady), nil
+	}); err != nil {
+		return res, fmt.Errorf("gateway connection not Ready: %w", err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
+		return res, err
+	}
+	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
+	w, err := c.Watch(ctx, &v1alpha1.SandboxList{}, client.InNamespace("bench"))
+	if err != nil {
+		return res, err
+	}
+	defer w.Stop()
+	go t.follow(w)
+
+	base, err := calls(env.AdminAddr)
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	if err := createFleet(ctx, c, t, n); err != nil {
+		return res, err
+	}
+	if err := waitFor(ctx, timeout, func() (bool, error) { return t.readyCount() == n, nil }); err != nil {
+		return res, fmt.Errorf("%d of %d Ready: %w", t.readyCount(), n, err)
+	}
+	res.AllReady = time.Since(start)
+	// Converged: RPCs and writes until the last one settled (policy acks, event mirroring).
+	if err := settle(ctx, env.AdminAddr, t); err != nil {
+		return res, err
+	}
+	converged, err := calls(env.AdminAddr)
+	if err != nil {
+		return res, err
+	}
+	res.RPCsPerSandbox = float64(total(converged)-total(base)) / float64(n)
+	res.WritesPerSandbox = float64(t.writeCount()) / float64(n)
+	res.LagP50, res.LagP99 = t.lags(delay)
+
+	writes0 := t.writeCount()
+	time.Sleep(window)
+	steady, err := calls(env.AdminAddr)
+	if err != nil {
+		return res, err
+	}
+	perMin := func(v int) float64 { return float64(v) * float64(time.Minute) / float64(window) }
+	var reads, muts int
+	for m, v := range steady {
+		d := v - converged[m]
+		if slices.Contains(mutating, m) {
+			muts += d
+		} else {
+			reads += d
+		}
+	}
+	res.SteadyReadsPerMin, res.SteadyMutatingPerMin = perMin(reads), perMin(muts)
+	res.SteadyListsPerMin = perMin(steady["ListSandboxes"] - converged["ListSandboxes"])
+	res.SteadyGetsPerMin = perMin(steady["GetSandbox"] - converged["GetSandbox"])
+	res.SteadyWritesPerMin = perMin(t.writeCount() - writes0)
+	res.HeapMiB, res.RSSMiB = memory(env)
+	return res, nil
+}
+
+func createFleet(ctx context.Context, c client.Client, t *tracker, n int) error {
+	sem := make(chan struct{}, 32)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		name := fmt.Sprintf("sb-%05d", i)
+		sb := &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name}, Spec: v1alpha1.SandboxSpec{
+			Image: "busybox", UpdateStrategy: v1alpha1.UpdateStrategyRecreate, DeletionPolicy: v1alpha1.DeletionPolicyDelete,
+		}}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := c.Create(ctx, sb); err != nil {
+				errs <- err
+				return
+			}
+			t.mu.Lock()
+			t.created[name] = time.Now()
+			t.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(slices.Collect(func(yield func(error) bool) {
+		for e := range errs {
+			if !yield(e) {
+				return
+			}
+		}
+	})...)
+}
+
+// follow counts writes (every Modified event is one write: finalizer or status) and the
+// first time each sandbox is seen Ready.
+func (t *tracker) follow(w watch.Interface) {
+	for ev := range w.ResultChan() {
+		sb, ok := ev.Object.(*v1alpha1.Sandbox)
+		if !ok || ev.Type != watch.Modified {
+			continue
+		}
+		now := time.Now()
+		t.mu.Lock()
+		t.writes++
+		t.lastSeen = now
+		if _, done := t.ready[sb.Name]; !done && meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionReady) {
+			t.ready[sb.Name] = now
+		}
+		t.mu.Unlock()
+	}
+}
+
+func (t *tracker) readyCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.ready)
+}
+
+func (t *tracker) writeCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.writes
+}
+
+// lags is Ready minus create minus the simulated provisioning delay, p50 and p99.
+func (t *tracker) lags(delay time.Duration) (p50, p99 time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ls []time.Duration
+	for name, r := range t.ready {
+		ls = append(ls, max(r.Sub(t.created[name])-delay, 0))
+	}
+	slices.Sort(ls)
+	pick := func(q float64) time.Duration { return ls[min(len(ls)-1, int(q*float64(len(ls))))] }
+	return pick(0.50), pick(0.99)
+}
+
+// settle waits until neither gateway calls nor writes moved for 3 s (policy
+// acknowledgements and event mirroring finish after Ready).
+func settle(ctx context.Context, admin string, t *tracker) error {
+	prev, err := calls(admin)
+	if err != nil {
+		return err
+	}
+	prevWrites := t.writeCount()
+	for quiet := 0; quiet < 3; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		cur, err := calls(admin)
+		if err != nil {
+			return err
+		}
+		if total(cur)-cur["ListSandboxes"]-cur["Health"] == total(prev)-prev["ListSandboxes"]-prev["Health"] && t.writeCount() == prevWrites {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		prev, prevWrites = cur, t.writeCount()
+	}
+	return nil
+}
+
+func calls(admin string) (map[string]int, error) {
+	resp, err := http.Get("http://" + admin + "/calls")
+	if err != nil {
+		return nil, fmt.Errorf("simulator calls: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	out := map[string]int{}
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// memory reads the manager's Go heap (from its metrics) and RSS (from /proc).
+func memory(env *devenv.Env) (heapMiB, rssMiB float64) {
+	if resp, err := http.Get("http://" + env.MetricsAddr + "/metrics"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				heapMiB = f / (1 << 20)
+			}
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", env.ManagerPID)); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				rssMiB = kb / 1024
+			}
+		}
+	}
+	return heapMiB, rssMiB
+}
+
+func waitFor(ctx context.Context, d time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(d)
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// render prints one table per N with both modes side by side and the ratio baseline/subject.
+func render(rs []result, modes []string, delay, window time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nProvisioning delay %s; steady state measured over %s; figures per minute are scaled from it.\n", delay, window)
+	byN := map[int]map[string]result{}
+	var ns []int
+	for _, r := range rs {
+		if byN[r.N] == nil {
+			byN[r.N] = map[string]result{}
+			ns = append(ns, r.N)
+		}
+		byN[r.N][r.Mode] = r
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	for _, n := range ns {
+		fmt.Fprintf(&b, "\n### N = %d\n\n| metric |", n)
+		for _, m := range modes {
+			fmt.Fprintf(&b, " %s |", m)
+		}
+		if len(modes) == 2 {
+			fmt.Fprintf(&b, " %s / %s |", modes[1], modes[0])
+		}
+		b.WriteString("\n|---|")
+		for range modes {
+			b.WriteString("---|")
+		}
+		if len(modes) == 2 {
+			b.WriteString("---|")
+		}
+		b.WriteString("\n")
+		row := func(name string, f func(result) float64, format func(float64) string) {
+			fmt.Fprintf(&b, "| %s |", name)
+			var vals []float64
+			for _, m := range modes {
+				v := f(byN[n][m])
+				vals = append(vals, v)
+				fmt.Fprintf(&b, " %s |", format(v))
+			}
+			if len(vals) == 2 {
+				switch {
+				case vals[0] == 0 && vals[1] == 0:
+					b.WriteString(" = |")
+				case vals[0] == 0:
+					b.WriteString(" ∞ |")
+				default:
+					fmt.Fprintf(&b, " %.1fx |", vals[1]/vals[0])
+				}
+			}
+			b.WriteString("\n")
+		}
+		dur := func(v float64) string { return ms(time.Duration(v)) }
+		num := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+		row("Ready lag p50 (Ready − apply − delay)", func(r result) float64 { return float64(r.LagP50) }, dur)
+		row("Ready lag p99", func(r result) float64 { return float64(r.LagP99) }, dur)
+		row("apply → all Ready", func(r result) float64 { return float64(r.AllReady) }, dur)
+		row("gateway RPCs per sandbox to converge", func(r result) float64 { return r.RPCsPerSandbox }, num)
+		row("API writes per sandbox to converge (finalizer + status)", func(r result) float64 { return r.WritesPerSandbox }, num)
+		row("steady: gateway read RPCs / min", func(r result) float64 { return r.SteadyReadsPerMin }, num)
+		row("steady: of which ListSandboxes / min", func(r result) float64 { return r.SteadyListsPerMin }, num)
+		row("steady: of which GetSandbox / min", func(r result) float64 { return r.SteadyGetsPerMin }, num)
+		row("steady: mutating gateway RPCs / min", func(r result) float64 { return r.SteadyMutatingPerMin }, num)
+		row("steady: API writes / min", func(r result) float64 { return r.SteadyWritesPerMin }, num)
+		row("operator Go heap in use (MiB)", func(r result) float64 { return r.HeapMiB }, num)
+		row("operator RSS (MiB)", func(r result) float64 { return r.RSSMiB }, num)
+	}
+	return b.String()
+}

@@ -64,6 +64,7 @@ func (r *GatewayConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		r.Connections.markNotReady(gc.Name, o.Message)
 	}
 	applyConditions(&gc.Status.Conditions, gc.Generation, o)
+	recordOutcome(kindGatewayConnection, o, probeErr)
 	gc.Status.ObservedGeneration = gc.Generation
 	if err := patchStatusIfChanged(ctx, r.Client, orig, gc, orig.Status, gc.Status); err != nil {
 		return ctrl.Result{}, err

@@ -22,6 +22,9 @@ type Options struct {
 // SetupAll registers every controller with the manager, sharing one connection registry.
 func SetupAll(mgr ctrl.Manager, opts Options) error {
 	conns := NewConnections()
+	if err := setupMetrics(mgr); err != nil {
+		return fmt.Errorf("set up metrics: %w", err)
+	}
 	// core/v1 events: what `kubectl describe` shows and Argo CD / Flux users read.
 	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck
 	if err := (&GatewayConnectionReconciler{

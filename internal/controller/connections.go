@@ -100,7 +100,7 @@ func (c *Connections) ensure(name string, cfg connectionConfig) (*gateway.Client
 		}
 		return e.client, nil
 	}
-	opts := []gateway.Option{gateway.WithTimeout(cfg.Timeout)}
+	opts := []gateway.Option{gateway.WithTimeout(cfg.Timeout), withRPCMetrics(name)}
 	if cfg.ServerName != "" {
 		opts = append(opts, gateway.WithServerName(cfg.ServerName))
 	}
@@ -122,6 +122,7 @@ func (c *Connections) ensure(name string, cfg connectionConfig) (*gateway.Client
 func (c *Connections) setReady(name string, ready bool, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	setConnectionUp(name, ready)
 	if e := c.entries[name]; e != nil {
 		e.ready, e.reason = ready, reason
 	}
@@ -132,6 +133,7 @@ func (c *Connections) setReady(name string, ready bool, reason string) {
 func (c *Connections) markNotReady(name, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	setConnectionUp(name, false)
 	if e := c.entries[name]; e != nil {
 		e.ready, e.reason = false, reason
 	}
@@ -141,6 +143,7 @@ func (c *Connections) markNotReady(name, reason string) {
 func (c *Connections) remove(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	forgetConnection(name)
 	if e := c.entries[name]; e != nil {
 		_ = e.client.Close()
 		delete(c.entries, name)

@@ -78,6 +78,7 @@ func (r *GatewayConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		}
 	}
 	applyConditions(&gc.Status.Conditions, gc.Generation, o)
+	recordOutcome(kindGatewayConnection, o, probeErr)
 	gc.Status.ObservedGeneration = gc.Generation
 	if err := patchStatusIfChanged(ctx, r.Client, orig, gc, orig.Status, gc.Status); err != nil {
 		return ctrl.Result{}, err

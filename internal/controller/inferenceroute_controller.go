@@ -66,6 +66,7 @@ func (r *InferenceRouteReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	orig := ir.DeepCopy()
 	o, res, err := r.sync(ctx, ir, all.Items)
 	applyConditions(&ir.Status.Conditions, ir.Generation, o)
+	recordOutcome(kindInferenceRoute, o, err)
 	if o.Ready || o.Stalled {
 		ir.Status.ObservedGeneration = ir.Generation
 	}

@@ -61,6 +61,7 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 func (r *ProviderReconciler) finish(ctx context.Context, orig, p *v1alpha1.Provider, o outcome, res ctrl.Result, syncErr error) (ctrl.Result, error) {
 	applyConditions(&p.Status.Conditions, p.Generation, o)
+	recordOutcome(kindProvider, o, syncErr)
 	// A generation is fully processed when it converged or stalled on a terminal error (kstatus
 	// then reports Current or Failed); while still reconciling, the old generation stays.
 	if o.Ready || o.Stalled {

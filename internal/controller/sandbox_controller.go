@@ -446,6 +446,7 @@ func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) 
 
 // writeStatus patches status once, and only when something changed.
 func (r *SandboxReconciler) writeStatus(ctx context.Context, orig, sb *v1alpha1.Sandbox, obs sandboxObservation, d sandboxDerivedStatus) error {
+	recordSandboxOutcome(obs, d)
 	st := &sb.Status
 	if obs.Sandbox != nil {
 		st.Phase = v1alpha1.SandboxPhase(d.Phase)

@@ -49,6 +49,7 @@ func (r *SandboxPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	sp.Status.Hash = hash
 	sp.Status.Sandboxes = counts
 	applyConditions(&sp.Status.Conditions, sp.Generation, o)
+	recordOutcome(kindSandboxPolicy, o, nil)
 	if o.Ready || o.Stalled {
 		sp.Status.ObservedGeneration = sp.Generation
 	}

@@ -73,6 +73,9 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 			return fmt.Errorf("register observer shutdown: %w", err)
 		}
 	}
+	if err := setupMetrics(mgr); err != nil {
+		return fmt.Errorf("set up metrics: %w", err)
+	}
 	// core/v1 events: what `kubectl describe` shows and Argo CD / Flux users read.
 	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck
 	if err := (&GatewayConnectionReconciler{

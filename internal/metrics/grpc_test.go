@@ -95,8 +95,11 @@ func TestInterceptors(t *testing.T) {
 			method: "Health", code: codes.OK,
 		},
 		{
-			name:   "unary NotFound from the gateway",
-			call:   func(ctx context.Context, c *gateway.Client) error { _, err := c.Sandboxes.Get(ctx, "missing"); return err },
+			name: "unary NotFound from the gateway",
+			call: func(ctx context.Context, c *gateway.Client) error {
+				_, err := c.Sandboxes.Get(ctx, "missing")
+				return err
+			},
 			method: "GetSandbox", code: codes.NotFound, wantError: true,
 		},
 		{
@@ -220,11 +223,11 @@ func TestInterceptors(t *testing.T) {
 
 func TestMethodLabel(t *testing.T) {
 	for full, want := range map[string]string{
-		"/openshell.v1.OpenShell/CreateSandbox":                "CreateSandbox",
-		"/openshell.v1.OpenShell/WatchSandbox":                 "WatchSandbox",
+		"/openshell.v1.OpenShell/CreateSandbox":                 "CreateSandbox",
+		"/openshell.v1.OpenShell/WatchSandbox":                  "WatchSandbox",
 		"/openshell.inference.v1.Inference/GetClusterInference": "GetClusterInference",
-		"/openshell.v1.OpenShell/NoSuchMethod":                 OtherMethod,
-		"/grpc.health.v1.Health/Check":                         OtherMethod,
+		"/openshell.v1.OpenShell/NoSuchMethod":                  OtherMethod,
+		"/grpc.health.v1.Health/Check":                          OtherMethod,
 		"":                                                      OtherMethod,
 	} {
 		if got := MethodLabel(full); got != want {

@@ -49,6 +49,7 @@ func main() {
 		ctrlOpts             controller.Options
 		qps                  float64
 		burst                int
+		pprofAddr            string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the metrics endpoint binds to. Use 0 to disable it.")
@@ -59,9 +60,14 @@ func main() {
 		"Serve metrics over HTTPS with authentication and authorization (needs RBAC for tokenreviews).")
 	flag.StringVar(&ctrlOpts.ObservationMode, "observation-mode", controller.ObservationWatch,
 		"How gateway sandboxes are observed: watch (one paginated list per gateway and minute plus WatchSandbox streams for transitional sandboxes) or poll (GetSandbox per sandbox every 10 s while settling, 300 s when steady).")
-	flag.IntVar(&ctrlOpts.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Concurrent Sandbox reconciles.")
-	flag.Float64Var(&qps, "kube-api-qps", 50, "Kubernetes client QPS (status writes and finalizers).")
-	flag.IntVar(&burst, "kube-api-burst", 100, "Kubernetes client burst.")
+	// Defaults chosen with `make bench` (docs/performance.md): 8 workers and 200/400 keep
+	// Ready within a second of the gateway for 100 sandboxes applied at once; steady state
+	// makes no writes, so the budget is only spent when there is work.
+	flag.IntVar(&ctrlOpts.MaxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles, "Concurrent Sandbox reconciles.")
+	flag.Float64Var(&qps, "kube-api-qps", 200, "Kubernetes client QPS (status writes, finalizers and events).")
+	flag.IntVar(&burst, "kube-api-burst", 400, "Kubernetes client burst.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
+		"Serve net/http/pprof on this address (for example 127.0.0.1:6060); empty disables it.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -74,6 +80,7 @@ func main() {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics},
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         enableLeaderElection,
 		LeaderElectionID:       "openshell-operator.openshell.dev",
 	})

@@ -6,12 +6,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -23,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +33,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/devenv"
@@ -45,20 +49,23 @@ func main() {
 		sizes   = flag.String("n", "100,1000", "comma-separated fleet sizes")
 		modes   = flag.String("modes", "watch,poll", "observation modes to compare (the first is the subject, the second the baseline)")
 		delay   = flag.Duration("provisioning-delay", 2*time.Second, "simulated provisioning delay")
-		window  = flag.Duration("steady-window", time.Minute, "how long steady state is measured")
+		window  = flag.Duration("steady-window", 5*time.Minute, "how long steady state is measured (poll mode re-reads each sandbox every 5 min, so shorter windows understate it)")
 		timeout = flag.Duration("converge-timeout", 10*time.Minute, "how long a fleet may take to become Ready")
 		out     = flag.String("out", "", "also write the markdown table to this file")
+		extra   = flag.String("manager-args", "", "extra manager flags, space-separated (to compare settings)")
 	)
 	flag.Parse()
+	// The bench's own clients log nothing worth reading; the manager logs to its file.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *root, *sizes, strings.Split(*modes, ","), *delay, *window, *timeout, *out); err != nil {
+	if err := run(ctx, *root, *sizes, strings.Split(*modes, ","), strings.Fields(*extra), *delay, *window, *timeout, *out); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, root, sizes string, modes []string, delay, window, timeout time.Duration, out string) error {
+func run(ctx context.Context, root, sizes string, modes, extra []string, delay, window, timeout time.Duration, out string) error {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return err
@@ -79,7 +86,7 @@ func run(ctx context.Context, root, sizes string, modes []string, delay, window,
 		}
 		for _, mode := range modes {
 			fmt.Fprintf(os.Stderr, "==> N=%d mode=%s\n", n, mode)
-			r, err := measure(ctx, root, bins, assets, mode, n, delay, window, timeout)
+			r, err := measure(ctx, root, bins, assets, mode, extra, n, delay, window, timeout)
 			if err != nil {
 				return fmt.Errorf("N=%d mode=%s: %w", n, mode, err)
 			}
@@ -105,9 +112,11 @@ type result struct {
 	SteadyReadsPerMin    float64
 	SteadyMutatingPerMin float64
 	SteadyWritesPerMin   float64
-	SteadyListsPerMin    float64
-	SteadyGetsPerMin     float64
-	HeapMiB, RSSMiB      float64
+	// ConvergeByMethod and SteadyByMethod are gateway calls per method: per sandbox to
+	// converge, and per minute once steady.
+	ConvergeByMethod map[string]float64
+	SteadyByMethod   map[string]float64
+	HeapMiB, RSSMiB  float64
 }
 
 type tracker struct {
@@ -118,16 +127,25 @@ type tracker struct {
 	lastSeen time.Time
 }
 
-func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, n int, delay, window, timeout time.Duration) (result, error) {
+func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, extra []string, n int, delay, window, timeout time.Duration) (result, error) {
 	res := result{Mode: mode, N: n}
 	work, err := os.MkdirTemp("", "openshell-bench-")
 	if err != nil {
 		return res, err
 	}
-	defer func() { _ = os.RemoveAll(work) }()
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer func() { _ = os.RemoveAll(work) }()
+	} else {
+		fmt.Fprintf(os.Stderr, "keeping %s (manager.log, gatewaysim.log)\n", work)
+	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return res, err
+	}
 	env, err := devenv.Start(ctx, devenv.Options{
 		Root: root, ManagerBin: bins.Manager, SimulatorBin: bins.Simulator, AssetsDir: assets, WorkDir: work,
-		ManagerArgs:   []string{"--observation-mode", mode, "--zap-log-level", "info"},
+		ManagerArgs: append([]string{"--observation-mode", mode, "--zap-log-level", cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "info"),
+			"--pprof-bind-address", pprofAddr}, extra...),
 		SimulatorArgs: []string{"--provisioning-delay", delay.String(), "--policy-poll-interval", "1s"},
 	})
 	if err != nil {
@@ -163,12 +181,11 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 		return res, err
 	}
 	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
-	w, err := c.Watch(ctx, &v1alpha1.SandboxList{}, client.InNamespace("bench"))
-	if err != nil {
-		return res, err
-	}
-	defer w.Stop()
-	go t.follow(w)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	followed := make(chan error, 1)
+	go func() { followed <- t.follow(watchCtx, c) }()
+	defer func() { stopWatch(); <-followed }()
 
 	base, err := calls(env.AdminAddr)
 	if err != nil {
@@ -178,7 +195,15 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 	if err := createFleet(ctx, c, t, n); err != nil {
 		return res, err
 	}
-	if err := waitFor(ctx, timeout, func() (bool, error) { return t.readyCount() == n, nil }); err != nil {
+	dumped := false
+	if err := waitFor(ctx, timeout, func() (bool, error) {
+		if !dumped && time.Since(start) > stallAfter(delay) {
+			// Something is slower than it should ever be: keep the manager's goroutines.
+			dumped = true
+			dumpGoroutines(pprofAddr, filepath.Join(os.TempDir(), fmt.Sprintf("openshell-bench-stall-%s-%d.txt", mode, n)))
+		}
+		return t.readyCount() == n, nil
+	}); err != nil {
 		return res, fmt.Errorf("%d of %d Ready: %w", t.readyCount(), n, err)
 	}
 	res.AllReady = time.Since(start)
@@ -191,6 +216,12 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 		return res, err
 	}
 	res.RPCsPerSandbox = float64(total(converged)-total(base)) / float64(n)
+	res.ConvergeByMethod = map[string]float64{}
+	for m, v := range converged {
+		if d := v - base[m]; d > 0 {
+			res.ConvergeByMethod[m] = float64(d) / float64(n)
+		}
+	}
 	res.WritesPerSandbox = float64(t.writeCount()) / float64(n)
 	res.LagP50, res.LagP99 = t.lags(delay)
 
@@ -211,11 +242,43 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 		}
 	}
 	res.SteadyReadsPerMin, res.SteadyMutatingPerMin = perMin(reads), perMin(muts)
-	res.SteadyListsPerMin = perMin(steady["ListSandboxes"] - converged["ListSandboxes"])
-	res.SteadyGetsPerMin = perMin(steady["GetSandbox"] - converged["GetSandbox"])
+	res.SteadyByMethod = map[string]float64{}
+	for m, v := range steady {
+		if d := v - converged[m]; d > 0 {
+			res.SteadyByMethod[m] = perMin(d)
+		}
+	}
 	res.SteadyWritesPerMin = perMin(t.writeCount() - writes0)
 	res.HeapMiB, res.RSSMiB = memory(env)
 	return res, nil
+}
+
+// stallAfter is how long a fleet may take to become Ready before the bench keeps a goroutine
+// dump of the manager for diagnosis (poll mode's settling interval is 10 s).
+func stallAfter(delay time.Duration) time.Duration { return delay + 30*time.Second }
+
+func dumpGoroutines(pprofAddr, path string) {
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/goroutine?debug=2")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: goroutine dump: %v\n", err)
+		return
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: goroutine dump: %v\n", err)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "bench: slow convergence; manager goroutines in %s\n", path)
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String(), nil
 }
 
 func createFleet(ctx context.Context, c client.Client, t *tracker, n int) error {
@@ -252,21 +315,50 @@ func createFleet(ctx context.Context, c client.Client, t *tracker, n int) error 
 }
 
 // follow counts writes (every Modified event is one write: finalizer or status) and the
-// first time each sandbox is seen Ready.
-func (t *tracker) follow(w watch.Interface) {
-	for ev := range w.ResultChan() {
-		sb, ok := ev.Object.(*v1alpha1.Sandbox)
-		if !ok || ev.Type != watch.Modified {
+// first time each sandbox is seen Ready. The API server ends watches after a while; follow
+// resumes from the last resourceVersion it saw, so no write is missed or counted twice.
+func (t *tracker) follow(ctx context.Context, c client.WithWatch) error {
+	rv := ""
+	for ctx.Err() == nil {
+		w, err := c.Watch(ctx, &v1alpha1.SandboxList{}, client.InNamespace("bench"),
+			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: watch sandboxes: %v\n", err)
+			time.Sleep(time.Second)
 			continue
 		}
-		now := time.Now()
-		t.mu.Lock()
-		t.writes++
-		t.lastSeen = now
-		if _, done := t.ready[sb.Name]; !done && meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionReady) {
-			t.ready[sb.Name] = now
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				if ctx.Err() != nil {
+					break
+				}
+				fmt.Fprintf(os.Stderr, "bench: watch error: %v\n", ev.Object)
+				rv = ""
+				break
+			}
+			sb, ok := ev.Object.(*v1alpha1.Sandbox)
+			if !ok {
+				continue
+			}
+			rv = sb.ResourceVersion
+			if ev.Type != watch.Modified {
+				continue
+			}
+			t.observe(sb)
 		}
-		t.mu.Unlock()
+		w.Stop()
+	}
+	return ctx.Err()
+}
+
+func (t *tracker) observe(sb *v1alpha1.Sandbox) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.writes++
+	t.lastSeen = now
+	if _, done := t.ready[sb.Name]; !done && meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionReady) {
+		t.ready[sb.Name] = now
 	}
 }
 
@@ -385,6 +477,20 @@ func waitFor(ctx context.Context, d time.Duration, cond func() (bool, error)) er
 	}
 }
 
+// methods is the sorted union of the methods any mode called.
+func methods(byMode map[string]result, of func(result) map[string]float64) []string {
+	var out []string
+	for _, r := range byMode {
+		for m := range of(r) {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // render prints one table per N with both modes side by side and the ratio baseline/subject.
 func render(rs []result, modes []string, delay, window time.Duration) string {
 	var b strings.Builder
@@ -441,10 +547,14 @@ func render(rs []result, modes []string, delay, window time.Duration) string {
 		row("Ready lag p99", func(r result) float64 { return float64(r.LagP99) }, dur)
 		row("apply → all Ready", func(r result) float64 { return float64(r.AllReady) }, dur)
 		row("gateway RPCs per sandbox to converge", func(r result) float64 { return r.RPCsPerSandbox }, num)
+		for _, m := range methods(byN[n], func(r result) map[string]float64 { return r.ConvergeByMethod }) {
+			row("… "+m, func(r result) float64 { return r.ConvergeByMethod[m] }, num)
+		}
 		row("API writes per sandbox to converge (finalizer + status)", func(r result) float64 { return r.WritesPerSandbox }, num)
 		row("steady: gateway read RPCs / min", func(r result) float64 { return r.SteadyReadsPerMin }, num)
-		row("steady: of which ListSandboxes / min", func(r result) float64 { return r.SteadyListsPerMin }, num)
-		row("steady: of which GetSandbox / min", func(r result) float64 { return r.SteadyGetsPerMin }, num)
+		for _, m := range methods(byN[n], func(r result) map[string]float64 { return r.SteadyByMethod }) {
+			row("… "+m+" / min", func(r result) float64 { return r.SteadyByMethod[m] }, num)
+		}
 		row("steady: mutating gateway RPCs / min", func(r result) float64 { return r.SteadyMutatingPerMin }, num)
 		row("steady: API writes / min", func(r result) float64 { return r.SteadyWritesPerMin }, num)
 		row("operator Go heap in use (MiB)", func(r result) float64 { return r.HeapMiB }, num)

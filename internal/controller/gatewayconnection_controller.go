@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -32,6 +33,8 @@ type GatewayConnectionReconciler struct {
 	client.Client
 	Connections *Connections
 	Recorder    eventRecorder
+	// Backoff spaces the retries of failed reconciles.
+	Backoff Backoff
 	// ProbeInterval is how often a Ready connection is probed again.
 	ProbeInterval time.Duration
 	// Now is the clock used to judge certificate validity.
@@ -183,6 +186,7 @@ func (r *GatewayConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectionsForSecret)).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsForGlobalPolicy)).
 		Named("gatewayconnection").
+		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Complete(r)
 }
 

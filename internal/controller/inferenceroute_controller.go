@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -33,6 +34,8 @@ type InferenceRouteReconciler struct {
 	client.Client
 	Gateways gatewayClients
 	Recorder eventRecorder
+	// Backoff spaces the retries of failed reconciles.
+	Backoff Backoff
 	// Resync is how often a converged route is compared with the gateway (healing
 	// out-of-band changes). Default one minute.
 	Resync time.Duration
@@ -208,6 +211,7 @@ func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return gatewayRefName(ir.Spec.GatewayRef) == o.GetName()
 		})), builder.WithPredicates(connectionReadinessChanged)).
 		Named("inferenceroute").
+		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Complete(r)
 }
 

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,7 +55,13 @@ type sandboxView interface {
 	Await(gateway, name, id string)
 	// Settle stops following a sandbox.
 	Settle(gateway, name string)
+	// PlatformEvents returns the platform events a stream has delivered for a sandbox id,
+	// and whether one is following it (otherwise the caller reads them itself).
+	PlatformEvents(gateway, id string) ([]*openshellv1.PlatformEvent, bool)
 }
+
+// maxStreamedEvents bounds the platform events kept per followed sandbox (as EventTail).
+const maxStreamedEvents = 50
 
 // Observers runs one observation loop per GatewayConnection and feeds changes to the
 // Sandbox controller as generic events.
@@ -154,6 +161,14 @@ func (o *Observers) Settle(gw, name string) {
 	}
 }
 
+// PlatformEvents implements sandboxView.
+func (o *Observers) PlatformEvents(gw, id string) ([]*openshellv1.PlatformEvent, bool) {
+	if l := o.loop(gw); l != nil {
+		return l.platformEvents(id)
+	}
+	return nil, false
+}
+
 // observer is the loop of one gateway.
 type observer struct {
 	name   string
@@ -169,13 +184,16 @@ type observer struct {
 	synced  bool
 	waiting map[string]string // name -> id
 	streams map[string]context.CancelFunc
+	// platform are the platform events streamed per sandbox id, while it is followed.
+	platform map[string][]*openshellv1.PlatformEvent
 }
 
 func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events chan<- event.GenericEvent) *observer {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &observer{name: name, client: cl, opts: opts, events: events, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), view: map[string]*openshellv1.Sandbox{},
-		waiting: map[string]string{}, streams: map[string]context.CancelFunc{}}
+		waiting: map[string]string{}, streams: map[string]context.CancelFunc{},
+		platform: map[string][]*openshellv1.PlatformEvent{}}
 }
 
 func (l *observer) stop() { l.cancel() }
@@ -317,9 +335,22 @@ func (l *observer) await(name, id string) {
 	}
 }
 
+// platformEvents returns the streamed events of a sandbox id while a stream follows it and
+// has delivered its first snapshot (so the tail of earlier events is in).
+func (l *observer) platformEvents(id string) ([]*openshellv1.PlatformEvent, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	evs, ok := l.platform[id]
+	if !ok {
+		return nil, false
+	}
+	return slices.Clone(evs), true
+}
+
 func (l *observer) settle(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.platform, l.waiting[name])
 	delete(l.waiting, name)
 	if cancel := l.streams[name]; cancel != nil {
 		cancel()
@@ -355,33 +386,56 @@ func (l *observer) startStreamLocked(name, id string) {
 }
 
 // follow streams snapshots of one sandbox into the view until cancelled or the stream
-// ends (the sandbox is gone, or the stream broke: the fallback list takes over).
+// ends (the sandbox is gone, or the stream broke: the fallback list takes over). Platform
+// events ride on the same stream, so mirroring them costs no extra call; they are published
+// from the first snapshot on, when the gateway has sent the tail of earlier events.
 func (l *observer) follow(ctx context.Context, name, id string) {
+	log := logf.Log.WithName("observer").WithValues("gatewayConnection", l.name, "sandbox", name)
 	defer func() {
 		l.mu.Lock()
 		if l.streams[name] != nil && ctx.Err() == nil {
 			delete(l.streams, name)
 		}
+		delete(l.platform, id)
 		l.mu.Unlock()
 		if ctx.Err() == nil {
 			l.poke()
 		}
 	}()
-	w, err := l.client.Sandboxes.Watch(ctx, id, gateway.WatchOptions{FollowStatus: true})
+	w, err := l.client.Sandboxes.Watch(ctx, id, gateway.WatchOptions{FollowStatus: true, FollowEvents: true, EventTail: maxStreamedEvents})
 	if err != nil {
+		log.V(1).Info("cannot follow sandbox; the list takes over", "error", err.Error())
 		return
 	}
 	defer w.Close()
+	var events []*openshellv1.PlatformEvent
+	published := false
 	for {
 		ev, err := w.Recv()
 		if err != nil {
+			if ctx.Err() == nil {
+				log.V(1).Info("sandbox stream ended; the list takes over", "error", err.Error())
+			}
 			return
+		}
+		if pe := ev.GetEvent(); pe != nil {
+			events = append(events, pe)
+			events = events[max(0, len(events)-maxStreamedEvents):]
+			if published {
+				l.mu.Lock()
+				l.platform[id] = slices.Clone(events)
+				l.mu.Unlock()
+			}
+			continue
 		}
 		sb := ev.GetSandbox()
 		if sb == nil {
 			continue
 		}
 		l.mu.Lock()
+		if ctx.Err() == nil {
+			l.platform[id], published = slices.Clone(events), true
+		}
 		prev := l.view[name]
 		newer := prev == nil || prev.GetMetadata().GetResourceVersion() < sb.GetMetadata().GetResourceVersion()
 		if newer {

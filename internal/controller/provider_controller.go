@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -29,6 +30,8 @@ type ProviderReconciler struct {
 	client.Client
 	Gateways gatewayClients
 	Recorder eventRecorder
+	// Backoff spaces the retries of failed reconciles.
+	Backoff Backoff
 	// Retry is the requeue interval while waiting on a dependency.
 	Retry time.Duration
 }
@@ -253,6 +256,7 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(r.providersForConnection)).
 		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(providersOfSandbox)).
 		Named("provider").
+		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Complete(r)
 }
 

@@ -70,6 +70,9 @@ type SandboxReconciler struct {
 	ViewEvents <-chan event.GenericEvent
 	// MaxConcurrentReconciles (default 1, controller-runtime's default).
 	MaxConcurrentReconciles int
+	// Backoff spaces the retries of a sandbox whose gateway calls keep failing.
+	Backoff  Backoff
+	failures failureCounts
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch;update;patch
@@ -167,6 +170,14 @@ func (r *SandboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if obs.Failure != nil && sandboxReason(orig) != obs.Failure.Reason {
 		// One event per transition into a failure, not one per retry.
 		r.eventf(sb, "Warning", obs.Failure.Reason, "%s", obs.Failure.Message)
+	}
+	switch {
+	case obs.Failure == nil:
+		r.failures.succeeded(req.NamespacedName)
+	case !obs.Failure.Terminal && result.RequeueAfter == 0:
+		// Retried with exponential backoff, like a returned error, without logging one
+		// error per sandbox and retry during an outage: the condition says it once.
+		result.RequeueAfter = r.Backoff.delay(r.failures.failed(req.NamespacedName))
 	}
 	if result.RequeueAfter == 0 {
 		result.RequeueAfter = r.requeueAfter(sb, d)
@@ -668,7 +679,7 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
 			builder.WithPredicates(connectionReadinessChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: r.Backoff.rateLimiter()}).
 		Named("sandbox")
 	if r.ViewEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.ViewEvents, &handler.EnqueueRequestForObject{}))

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
@@ -65,6 +66,16 @@ func newPlatformEvents(ctx context.Context, gw *gateway.Client, id string, after
 	}
 }
 
+// streamedPlatformEvents returns the events the observation stream of a followed sandbox
+// delivered, so mirroring needs no call of its own.
+func (r *SandboxReconciler) streamedPlatformEvents(obj runtime.Object, id string) ([]*openshellv1.PlatformEvent, bool) {
+	owner, ok := obj.(*v1alpha1.Sandbox)
+	if r.View == nil || !ok {
+		return nil, false
+	}
+	return r.View.PlatformEvents(gatewayRefName(owner.Spec.GatewayRef), id)
+}
+
 // mirrorPlatformEvents records the gateway's new platform events for a sandbox while it is
 // transitional, on the reconcile that sees it turn READY, and once when first seen; never in
 // the converged steady state.
@@ -77,10 +88,21 @@ func (r *SandboxReconciler) mirrorPlatformEvents(ctx context.Context, gw *gatewa
 	if known && wasReady && sb.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
 		return
 	}
-	events, newest, err := newPlatformEvents(ctx, gw, id, after)
-	if err != nil && len(events) == 0 {
-		logf.FromContext(ctx).V(1).Info("platform events unavailable", "sandboxID", id, "error", err.Error())
-		return
+	var events []*openshellv1.PlatformEvent
+	newest := after
+	if streamed, ok := r.streamedPlatformEvents(obj, id); ok {
+		for _, e := range streamed {
+			if e.GetTimestampMs() > after {
+				events = append(events, e)
+				newest = max(newest, e.GetTimestampMs())
+			}
+		}
+	} else {
+		var err error
+		if events, newest, err = newPlatformEvents(ctx, gw, id, after); err != nil && len(events) == 0 {
+			logf.FromContext(ctx).V(1).Info("platform events unavailable", "sandboxID", id, "error", err.Error())
+			return
+		}
 	}
 	for _, e := range events {
 		eventType := "Normal"

@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -19,6 +20,8 @@ import (
 type SandboxPolicyReconciler struct {
 	client.Client
 	Recorder eventRecorder
+	// Backoff spaces the retries of failed reconciles.
+	Backoff Backoff
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxpolicies,verbs=get;list;watch
@@ -70,6 +73,7 @@ func (r *SandboxPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// refreshes the policy it left too.
 		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(policyOfSandbox)).
 		Named("sandboxpolicy").
+		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Complete(r)
 }
 

@@ -28,9 +28,17 @@ type Options struct {
 	ObservationMode string
 	// Observer tunes the observation loop.
 	Observer ObserverOptions
-	// MaxConcurrentReconciles of the Sandbox controller (default 4).
+	// MaxConcurrentReconciles of the Sandbox controller (default
+	// DefaultMaxConcurrentReconciles).
 	MaxConcurrentReconciles int
+	// Backoff spaces the retries of failed reconciles of every controller (default
+	// exponential from 500ms, capped at 5m).
+	Backoff Backoff
 }
+
+// DefaultMaxConcurrentReconciles is the Sandbox controller's default worker count, chosen
+// with the benchmark (docs/performance.md): more workers stopped helping on 2 cores.
+const DefaultMaxConcurrentReconciles = 8
 
 // Observation modes.
 const (
@@ -62,7 +70,7 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("unknown observation mode %q (want %q or %q)", opts.ObservationMode, ObservationWatch, ObservationPoll)
 	}
 	if opts.MaxConcurrentReconciles == 0 {
-		opts.MaxConcurrentReconciles = 4
+		opts.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
 	if observers != nil {
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -80,18 +88,19 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck
 	if err := (&GatewayConnectionReconciler{
 		Client: mgr.GetClient(), Connections: conns, Recorder: recorder("gatewayconnection-controller"), ProbeInterval: opts.ProbeInterval,
-		Observers: observers,
+		Observers: observers, Backoff: opts.Backoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up GatewayConnection controller: %w", err)
 	}
 	if err := (&ProviderReconciler{
-		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("provider-controller"), Retry: opts.Retry,
+		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("provider-controller"), Retry: opts.Retry, Backoff: opts.Backoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up Provider controller: %w", err)
 	}
 	sr := &SandboxReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("sandbox-controller"),
 		Transitional: opts.Transitional, Resync: opts.Resync, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		Backoff: opts.Backoff,
 	}
 	if observers != nil {
 		// Assigned only when non-nil: a nil *Observers in the interface would not be nil.
@@ -101,13 +110,13 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("set up Sandbox controller: %w", err)
 	}
 	if err := (&SandboxPolicyReconciler{
-		Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"),
+		Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"), Backoff: opts.Backoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up SandboxPolicy controller: %w", err)
 	}
 	if err := (&InferenceRouteReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),
-		Resync: opts.RouteResync, Retry: opts.Retry,
+		Resync: opts.RouteResync, Retry: opts.Retry, Backoff: opts.Backoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up InferenceRoute controller: %w", err)
 	}

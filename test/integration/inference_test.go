@@ -90,10 +90,10 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 		Expect(sim.CallCount("GetClusterInference")-gets).To(BeNumerically(">=", 4), "resyncs read the live route")
 
 		By("verify: false maps to no_verify")
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())
-		ir.Spec.Verify = ptr.To(false)
-		ir.Spec.Model = "gpt-4o"
-		Expect(k8s.Update(ctx, ir)).To(Succeed())
+		Expect(edit(ir, func() {
+			ir.Spec.Verify = ptr.To(false)
+			ir.Spec.Model = "gpt-4o"
+		})).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(routeReadyOf(ir)(g)).To(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
 			g.Expect(ir.Status.RouteVersion).To(Equal(version + 1))
@@ -165,9 +165,9 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 
 		sim.InjectError("SetClusterInference", codes.FailedPrecondition, "failed to verify inference endpoint for provider 'x': connection refused; retry with '--no-verify'", -1)
 		DeferCleanup(sim.ClearFaults)
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())
-		ir.Spec.ProviderRef.Name = "openai"
-		Expect(k8s.Update(ctx, ir)).To(Succeed())
+		Expect(edit(ir, func() {
+			ir.Spec.ProviderRef.Name = "openai"
+		})).To(Succeed())
 		Eventually(routeReadyOf(ir), timeout, interval).Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonGatewayRejected))
 		c := meta.FindStatusCondition(ir.Status.Conditions, v1alpha1.ConditionReady)
 		Expect(c.Message).To(ContainSubstring("failed to verify inference endpoint"))
@@ -182,9 +182,9 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 		}, timeout, interval).Should(Succeed())
 
 		sim.ClearFaults()
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ir), ir)).To(Succeed())
-		ir.Spec.Model = "gpt-4.1"
-		Expect(k8s.Update(ctx, ir)).To(Succeed())
+		Expect(edit(ir, func() {
+			ir.Spec.Model = "gpt-4.1"
+		})).To(Succeed())
 		Eventually(routeReadyOf(ir), timeout, interval).Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
 	})
 })

@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -118,10 +117,10 @@ var _ = Describe("GatewayConnection", func() {
 		later := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 		cert, key, err := certs.IssueClient("rotated-client", later)
 		Expect(err).NotTo(HaveOccurred())
-		secret := &corev1.Secret{}
-		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: systemNS, Name: "rotating"}, secret)).To(Succeed())
-		secret.Data["tls.crt"], secret.Data["tls.key"] = cert, key
-		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: "rotating"}}
+		Expect(edit(secret, func() {
+			secret.Data["tls.crt"], secret.Data["tls.key"] = cert, key
+		})).To(Succeed())
 		Eventually(func() time.Time {
 			_ = k8s.Get(ctx, client.ObjectKeyFromObject(gc), gc)
 			if gc.Status.CertificateNotAfter == nil {
@@ -136,9 +135,9 @@ var _ = Describe("GatewayConnection", func() {
 		// operator does not fall back to anything silently.
 		other, err := gatewaysim.GenerateCertBundle()
 		Expect(err).NotTo(HaveOccurred())
-		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: systemNS, Name: "rotating"}, secret)).To(Succeed())
-		secret.Data["ca.crt"], secret.Data["tls.crt"], secret.Data["tls.key"] = other.CACert, other.ClientCert, other.ClientKey
-		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		Expect(edit(secret, func() {
+			secret.Data["ca.crt"], secret.Data["tls.crt"], secret.Data["tls.key"] = other.CACert, other.ClientCert, other.ClientKey
+		})).To(Succeed())
 		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
 			Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonGatewayUnavailable))
 	})
@@ -181,10 +180,10 @@ var _ = Describe("Provider", func() {
 		Expect(live.GetMetadata().GetLabels()).To(HaveKeyWithValue(v1alpha1.LabelNamespace, ns))
 		Expect(live.GetMetadata().GetLabels()).To(HaveKeyWithValue(v1alpha1.LabelUID, string(p.UID)))
 
-		secret := &corev1.Secret{}
-		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "creds"}, secret)).To(Succeed())
-		secret.Data["OPENAI_API_KEY"] = []byte("sk-rotated")
-		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}}
+		Expect(edit(secret, func() {
+			secret.Data["OPENAI_API_KEY"] = []byte("sk-rotated")
+		})).To(Succeed())
 		Eventually(func() map[string]string { m, _ := sim.ProviderCredentials(name); return m }, timeout, interval).
 			Should(Equal(map[string]string{"OPENAI_API_KEY": "sk-rotated"}))
 
@@ -258,10 +257,10 @@ var _ = Describe("Provider", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(deleted).To(BeTrue())
 		// A touch of the Secret (or the periodic resync of a later issue) triggers the heal.
-		secret := &corev1.Secret{}
-		Expect(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "creds"}, secret)).To(Succeed())
-		secret.Labels = map[string]string{"touched": "yes"}
-		Expect(k8s.Update(ctx, secret)).To(Succeed())
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"}}
+		Expect(edit(secret, func() {
+			secret.Labels = map[string]string{"touched": "yes"}
+		})).To(Succeed())
 		Eventually(func() string {
 			_ = k8s.Get(ctx, client.ObjectKeyFromObject(p), p)
 			return p.Status.ProviderID

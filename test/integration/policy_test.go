@@ -125,8 +125,7 @@ var _ = Describe("SandboxPolicy", func() {
 
 		seen, stop := policyStatuses(a)
 		defer stop()
-		sp.Spec.NetworkPolicies = networkRule("api.github.com")
-		Expect(k8s.Update(ctx, sp)).To(Succeed())
+		Expect(edit(sp, func() { sp.Spec.NetworkPolicies = networkRule("api.github.com") })).To(Succeed())
 
 		for _, sb := range []*v1alpha1.Sandbox{a, b} {
 			Eventually(func(g Gomega) {
@@ -166,9 +165,9 @@ var _ = Describe("SandboxPolicy", func() {
 
 		sim.FailPolicyLoad(sb.Status.GatewayName, "landlock: unsupported kernel feature")
 		DeferCleanup(sim.FailPolicyLoad, sb.Status.GatewayName, "")
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sp), sp)).To(Succeed())
-		sp.Spec.NetworkPolicies = networkRule("pypi.org")
-		Expect(k8s.Update(ctx, sp)).To(Succeed())
+		Expect(edit(sp, func() {
+			sp.Spec.NetworkPolicies = networkRule("pypi.org")
+		})).To(Succeed())
 		Eventually(readyOf(sb), timeout, interval).Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonPolicyFailed))
 		Expect(sb.Status.Policy.Status).To(Equal(v1alpha1.PolicyLoadFailed))
 		Expect(sb.Status.Policy.LoadError).To(Equal("landlock: unsupported kernel feature"))
@@ -179,9 +178,9 @@ var _ = Describe("SandboxPolicy", func() {
 		Expect(sb.Status.SandboxID).To(Equal(oldID), "a failed load never tears the sandbox down")
 
 		sim.FailPolicyLoad(sb.Status.GatewayName, "")
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sp), sp)).To(Succeed())
-		sp.Spec.Landlock = &v1alpha1.LandlockPolicy{Compatibility: "hard_requirement"}
-		Expect(k8s.Update(ctx, sp)).To(Succeed())
+		Expect(edit(sp, func() {
+			sp.Spec.Landlock = &v1alpha1.LandlockPolicy{Compatibility: "hard_requirement"}
+		})).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(readyOf(sb)(g)).To(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
 			g.Expect(sb.Status.SandboxID).NotTo(Equal(oldID), "landlock cannot change in place: updateStrategy Recreate")
@@ -206,9 +205,9 @@ var _ = Describe("SandboxPolicy", func() {
 		const verdict = "policy contains unsafe content: network policy \"api\" allows a denied destination"
 		sim.InjectError("UpdateConfig", codes.InvalidArgument, verdict, -1)
 		DeferCleanup(sim.ClearFaults)
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sp), sp)).To(Succeed())
-		sp.Spec.NetworkPolicies = networkRule("internal.example.com")
-		Expect(k8s.Update(ctx, sp)).To(Succeed())
+		Expect(edit(sp, func() {
+			sp.Spec.NetworkPolicies = networkRule("internal.example.com")
+		})).To(Succeed())
 		Eventually(readyOf(sb), timeout, interval).Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonPolicyRejected))
 		Expect(meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring(verdict))
 		Expect(meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
@@ -284,17 +283,17 @@ var _ = Describe("GatewayConnection settings and global policy", func() {
 		}, timeout, interval).Should(Succeed())
 
 		By("a sandbox policy edit is refused by the gateway while the global policy exists")
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sp), sp)).To(Succeed())
-		sp.Spec.NetworkPolicies = networkRule("api.github.com")
-		Expect(k8s.Update(ctx, sp)).To(Succeed())
+		Expect(edit(sp, func() {
+			sp.Spec.NetworkPolicies = networkRule("api.github.com")
+		})).To(Succeed())
 		Eventually(readyOf(sb), timeout, interval).Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonGlobalPolicyActive))
 		Expect(meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring("policy is managed globally"))
 		Expect(meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionStalled)).To(BeFalse(), "it clears by itself once the global policy goes")
 
 		By("editing the global SandboxPolicy updates the global policy")
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(global), global)).To(Succeed())
-		global.Spec.NetworkPolicies = networkRule("files.pythonhosted.org")
-		Expect(k8s.Update(ctx, global)).To(Succeed())
+		Expect(edit(global, func() {
+			global.Spec.NetworkPolicies = networkRule("files.pythonhosted.org")
+		})).To(Succeed())
 		Eventually(func(g Gomega) {
 			g.Expect(connectionStatus(g).Status.GlobalPolicyVersion).To(BeNumerically(">", version))
 		}, timeout, interval).Should(Succeed())

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -76,7 +77,7 @@ var _ = BeforeSuite(func() {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(controller.SetupAll(mgr, controller.Options{ProbeInterval: 2 * time.Second, Retry: time.Second, Transitional: 200 * time.Millisecond, RouteResync: 500 * time.Millisecond,
-		Observer: controller.ObserverOptions{Resync: time.Second, PageSize: 5}})).To(Succeed())
+		Observer: controller.ObserverOptions{Resync: time.Second, PageSize: 5}, Backoff: controller.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second}})).To(Succeed())
 	go func() {
 		defer GinkgoRecover()
 		Expect(mgr.Start(ctx)).To(Succeed())
@@ -110,4 +111,16 @@ func connection(name, secret string) *v1alpha1.GatewayConnection {
 			TLS:      v1alpha1.GatewayTLS{SecretRef: v1alpha1.NamespacedObjectReference{Namespace: systemNS, Name: secret}},
 		},
 	}
+}
+
+// edit applies mutate to the latest version of obj and updates it, retrying on conflicts:
+// controllers write status concurrently, which bumps the resourceVersion under a test.
+func edit(obj client.Object, mutate func()) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		mutate()
+		return k8s.Update(ctx, obj)
+	})
 }

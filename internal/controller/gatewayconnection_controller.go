@@ -136,6 +136,9 @@ func (r *GatewayConnectionReconciler) observe(ctx context.Context, gc *v1alpha1.
 	health, err := cl.Health(ctx)
 	if err != nil {
 		r.Connections.setReady(gc.Name, false, "gateway unreachable")
+		if o := handshakeFailure(gc.Spec.Endpoint, err); o != nil {
+			return *o, ctrl.Result{}, err
+		}
 		return outcome{Reason: v1alpha1.ReasonGatewayUnavailable, Message: fmt.Sprintf("gateway %s is unreachable: %s (%s)", gc.Spec.Endpoint, gateway.Message(err), gateway.Code(err))}, ctrl.Result{}, err
 	}
 	r.Connections.setReady(gc.Name, true, "")

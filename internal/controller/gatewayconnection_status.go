@@ -4,11 +4,13 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
 // TLS Secret keys, the layout of the OpenShell Helm chart and of cert-manager.
@@ -77,4 +79,41 @@ func bearerToken(ref v1alpha1.SecretKeyReference, secret *corev1.Secret) (string
 		return "", &outcome{Stalled: true, Reason: v1alpha1.ReasonSecretKeyMissing, Message: fmt.Sprintf("%s has no key %q (bearer token)", where, key)}
 	}
 	return string(secret.Data[key]), nil
+}
+
+// handshakeFailure explains a probe that failed in the TLS handshake, which a plain
+// "unreachable" would hide; nil when err is something else. gRPC reports handshake errors
+// only as text, so they are recognised by the messages of Go's crypto/tls and crypto/x509.
+func handshakeFailure(endpoint string, err error) *outcome {
+	msg := gateway.Message(err)
+	if msg == "" && err != nil {
+		msg = err.Error()
+	}
+	switch {
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return &outcome{Reason: v1alpha1.ReasonGatewayUnavailable,
+			Message: fmt.Sprintf("gateway %s does not speak TLS; the operator never falls back to plaintext", endpoint)}
+	case strings.Contains(msg, "x509: certificate is valid for"), strings.Contains(msg, "x509: certificate is not valid for"),
+		strings.Contains(msg, "x509: cannot validate certificate for"):
+		return &outcome{Reason: v1alpha1.ReasonCertificateInvalid,
+			Message: fmt.Sprintf("gateway %s presented a certificate for another name (%s); set spec.tls.serverName to the name it carries", endpoint, x509Detail(msg))}
+	case strings.Contains(msg, "x509:"):
+		return &outcome{Reason: v1alpha1.ReasonCertificateInvalid,
+			Message: fmt.Sprintf("gateway %s presented a certificate the Secret's ca.crt does not verify (%s)", endpoint, x509Detail(msg))}
+	case strings.Contains(msg, "remote error: tls:"):
+		return &outcome{Reason: v1alpha1.ReasonAuthenticationFailed,
+			Message: fmt.Sprintf("gateway %s refused the client certificate (%s); it must be signed by the gateway's client CA", endpoint, x509Detail(msg))}
+	}
+	return nil
+}
+
+// x509Detail keeps the crypto error from a gRPC transport message ("... handshake failed:
+// tls: failed to verify certificate: x509: ...") without the transport's prefixes.
+func x509Detail(msg string) string {
+	for _, marker := range []string{"x509: ", "remote error: "} {
+		if i := strings.Index(msg, marker); i >= 0 {
+			return strings.TrimRight(msg[i:], "\"\" ")
+		}
+	}
+	return msg
 }

@@ -13,6 +13,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
@@ -68,8 +69,10 @@ const maxStreamedEvents = 50
 type Observers struct {
 	opts   ObserverOptions
 	events chan event.GenericEvent
-	mu     sync.Mutex
-	loops  map[string]*observer
+	// providerEvents carries the Providers whose gateway provider changed or vanished.
+	providerEvents chan event.GenericEvent
+	mu             sync.Mutex
+	loops          map[string]*observer
 }
 
 // NewObservers returns the registry; Events must be consumed by the Sandbox controller.
@@ -83,11 +86,16 @@ func NewObservers(opts ObserverOptions) *Observers {
 	if opts.MaxStreams <= 0 {
 		opts.MaxStreams = defaultMaxStreams
 	}
-	return &Observers{opts: opts, events: make(chan event.GenericEvent, 4096), loops: map[string]*observer{}}
+	return &Observers{opts: opts, events: make(chan event.GenericEvent, 4096), providerEvents: make(chan event.GenericEvent, 1024),
+		loops: map[string]*observer{}}
 }
 
 // Events is the channel of sandboxes whose observed state changed.
 func (o *Observers) Events() <-chan event.GenericEvent { return o.events }
+
+// ProviderEvents is the channel of Providers whose gateway provider changed or vanished
+// (drift the Provider controller heals without polling each provider).
+func (o *Observers) ProviderEvents() <-chan event.GenericEvent { return o.providerEvents }
 
 // ensure runs the loop of a gateway with cl, restarting it when the client changed (a
 // re-dial) and listing at once when the gateway came back.
@@ -102,6 +110,7 @@ func (o *Observers) ensure(name string, cl *gateway.Client) {
 		l.stop()
 	}
 	l := newObserver(name, cl, o.opts, o.events)
+	l.providerEvents = o.providerEvents
 	o.loops[name] = l
 	go l.run()
 }
@@ -169,6 +178,13 @@ func (o *Observers) PlatformEvents(gw, id string) ([]*openshellv1.PlatformEvent,
 	return nil, false
 }
 
+// RecordProvider implements providerRecorder.
+func (o *Observers) RecordProvider(gw string, p *datamodelv1.Provider) {
+	if l := o.loop(gw); l != nil && p != nil {
+		l.recordProvider(p)
+	}
+}
+
 // observer is the loop of one gateway.
 type observer struct {
 	name   string
@@ -179,11 +195,16 @@ type observer struct {
 	cancel context.CancelFunc
 	wake   chan struct{}
 
-	mu      sync.Mutex
-	view    map[string]*openshellv1.Sandbox
-	synced  bool
-	waiting map[string]string // name -> id
-	streams map[string]context.CancelFunc
+	mu             sync.Mutex
+	view           map[string]*openshellv1.Sandbox
+	synced         bool
+	waiting        map[string]string // name -> id
+	streams        map[string]context.CancelFunc
+	providerEvents chan<- event.GenericEvent
+	// providers are the managed gateway providers' resource versions at the last list.
+	providers       map[string]uint64
+	providerOwners  map[string]map[string]string
+	providersListed time.Time
 	// platform are the platform events streamed per sandbox id, while it is followed.
 	platform map[string][]*openshellv1.PlatformEvent
 }
@@ -229,6 +250,9 @@ func (l *observer) run() {
 			next = l.opts.Resync / 4
 			continue
 		}
+		if err := l.listProviders(); err != nil {
+			log.V(1).Info("list providers failed", "error", err.Error())
+		}
 		next = l.opts.Resync
 		if l.unstreamed() {
 			next = fallbackListInterval
@@ -264,6 +288,71 @@ func (l *observer) list() error {
 		l.emit(sb)
 	}
 	return nil
+}
+
+// listProviders lists the managed gateway providers and enqueues the Providers whose
+// gateway provider appeared, changed (resource version) or vanished since the last list. It
+// only runs with the full resync, not with the fallback lists of awaited sandboxes.
+func (l *observer) listProviders() error {
+	l.mu.Lock()
+	due := l.providersListed.IsZero() || time.Since(l.providersListed) >= l.opts.Resync
+	l.mu.Unlock()
+	if !due || l.providerEvents == nil {
+		return nil
+	}
+	all, err := l.client.Providers.ListAll(l.ctx, l.opts.PageSize)
+	if err != nil {
+		return err
+	}
+	fresh := map[string]uint64{}
+	owners := map[string]map[string]string{}
+	for _, p := range all {
+		labels := p.GetMetadata().GetLabels()
+		if labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
+			continue
+		}
+		name := p.GetMetadata().GetName()
+		fresh[name], owners[name] = p.GetMetadata().GetResourceVersion(), labels
+	}
+	l.mu.Lock()
+	old, oldOwners := l.providers, l.providerOwners
+	l.providers, l.providerOwners, l.providersListed = fresh, owners, time.Now()
+	l.mu.Unlock()
+	// The first list compares with what the controller recorded since the start (nothing
+	// else is known yet: the Provider controller reconciles every Provider at start anyway).
+	for name, rv := range fresh {
+		if prev, ok := old[name]; !ok || prev != rv {
+			l.emitProvider(owners[name])
+		}
+	}
+	for name := range old {
+		if _, ok := fresh[name]; !ok {
+			l.emitProvider(oldOwners[name])
+		}
+	}
+	return nil
+}
+
+// recordProvider adds a provider the controller converged to the last list's view.
+func (l *observer) recordProvider(p *datamodelv1.Provider) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.providers == nil {
+		l.providers, l.providerOwners = map[string]uint64{}, map[string]map[string]string{}
+	}
+	name := p.GetMetadata().GetName()
+	l.providers[name], l.providerOwners[name] = p.GetMetadata().GetResourceVersion(), p.GetMetadata().GetLabels()
+}
+
+func (l *observer) emitProvider(labels map[string]string) {
+	ns, name := labels[v1alpha1.LabelNamespace], labels[v1alpha1.LabelName]
+	if ns == "" || name == "" {
+		return
+	}
+	select {
+	case l.providerEvents <- event.GenericEvent{Object: &v1alpha1.Provider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}:
+	case <-l.ctx.Done():
+	}
 }
 
 // diffSandboxViews returns the sandboxes that appeared, changed (resource version) or

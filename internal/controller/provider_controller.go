@@ -15,8 +15,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
@@ -34,6 +36,12 @@ type ProviderReconciler struct {
 	Backoff Backoff
 	// Retry is the requeue interval while waiting on a dependency.
 	Retry time.Duration
+	// Observed learns of the gateway providers this controller converged, so the
+	// observation loop notices when one vanishes even between two of its lists.
+	Observed providerRecorder
+	// DriftEvents delivers Providers whose gateway provider changed or vanished (from the
+	// observation loop's provider list); nil without one.
+	DriftEvents <-chan event.GenericEvent
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=providers,verbs=get;list;watch;update;patch
@@ -170,11 +178,19 @@ func (r *ProviderReconciler) sync(ctx context.Context, p *v1alpha1.Provider) (ou
 			live = updated
 		}
 	}
+	if r.Observed != nil {
+		r.Observed.RecordProvider(gatewayRefName(p.Spec.GatewayRef), live)
+	}
 	p.Status.GatewayName = name
 	p.Status.ProviderID = live.GetMetadata().GetId()
 	p.Status.CredentialsHash = hash
 	p.Status.CredentialKeys = slices.Sorted(maps.Keys(creds))
 	return outcome{Ready: true, Reason: v1alpha1.ReasonReady, Message: fmt.Sprintf("gateway provider %s is in sync", name)}, ctrl.Result{}, nil
+}
+
+// providerRecorder is the part of the observation loop the Provider controller feeds.
+type providerRecorder interface {
+	RecordProvider(gateway string, p *datamodelv1.Provider)
 }
 
 // finalize deletes the gateway provider (unless Orphan) once no Sandbox uses it.
@@ -250,14 +266,17 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}); err != nil {
 		return err
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Provider{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.providersForSecret)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(r.providersForConnection)).
 		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(providersOfSandbox)).
 		Named("provider").
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
-		Complete(r)
+		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()})
+	if r.DriftEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.DriftEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 func (r *ProviderReconciler) providersForSecret(ctx context.Context, obj client.Object) []reconcile.Request {

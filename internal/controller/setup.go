@@ -92,9 +92,13 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up GatewayConnection controller: %w", err)
 	}
-	if err := (&ProviderReconciler{
+	pr := &ProviderReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("provider-controller"), Retry: opts.Retry, Backoff: opts.Backoff,
-	}).SetupWithManager(mgr); err != nil {
+	}
+	if observers != nil {
+		pr.Observed, pr.DriftEvents = observers, observers.ProviderEvents()
+	}
+	if err := pr.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up Provider controller: %w", err)
 	}
 	sr := &SandboxReconciler{

@@ -34,53 +34,16 @@ if [[ "${ENVTEST_SKIP_DOWNLOAD:-}" != "true" ]]; then
   log "download unavailable; building from the Go module proxy (first run only, ~4-6 min on 2 cores)"
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "${work}"' EXIT
+# shellcheck source=hack/lib/build-from-proxy.sh
+source "${ROOT}/hack/lib/build-from-proxy.sh"
 start=$(date +%s)
-
 if [[ ! -x "${CACHE}/etcd" ]]; then
   log "building etcd ${ETCD_VERSION}"
-  mkdir -p "${work}/etcd"
-  (
-    cd "${work}/etcd"
-    go mod init envtest-etcd >/dev/null 2>&1
-    go mod edit -require="go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
-    cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "go.etcd.io/etcd/server/v3"
-GO
-    GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true
-    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -o "${CACHE}/etcd" go.etcd.io/etcd/server/v3
-  )
+  build_go_binary "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" go.etcd.io/etcd/server/v3 "${CACHE}/etcd"
 fi
-
 if [[ ! -x "${CACHE}/kube-apiserver" ]]; then
   log "building kube-apiserver v${K8S_VERSION}"
-  mkdir -p "${work}/apiserver"
-  (
-    cd "${work}/apiserver"
-    go mod init envtest-apiserver >/dev/null 2>&1
-    go mod edit -require="k8s.io/kubernetes@v${K8S_VERSION}"
-    # k8s.io/kubernetes points its staging modules at ./staging; pin each to the published
-    # module of the matching minor version instead.
-    modfile="$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-    staging_version="v0.${K8S_VERSION#1.}"
-    for m in $(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "${modfile}"); do
-      go mod edit -replace="${m}=${m}@${staging_version}"
-    done
-    cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
-GO
-    GOFLAGS=-mod=mod go mod tidy >/dev/null
-    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -o "${CACHE}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-  )
+  build_go_binary "k8s.io/kubernetes@v${K8S_VERSION}" k8s.io/kubernetes/cmd/kube-apiserver "${CACHE}/kube-apiserver" k8s
 fi
 
 have_assets "${CACHE}" || { log "failed to provide envtest assets in ${CACHE}"; exit 1; }

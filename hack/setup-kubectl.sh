@@ -21,29 +21,10 @@ if onpath="$(command -v kubectl 2>/dev/null)"; then
   log "kubectl on PATH (${onpath}) is older than 1.${MIN_MINOR}; building v${K8S_VERSION}"
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "${work}"' EXIT
+# shellcheck source=hack/lib/build-from-proxy.sh
+source "${ROOT}/hack/lib/build-from-proxy.sh"
 start=$(date +%s)
 mkdir -p "${ROOT}/bin"
-(
-  cd "${work}"
-  go mod init kubectl-build >/dev/null 2>&1
-  go mod edit -require="k8s.io/kubernetes@v${K8S_VERSION}"
-  # k8s.io/kubernetes points its staging modules at ./staging; pin each to the published module.
-  modfile="$(GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-  staging_version="v0.${K8S_VERSION#1.}"
-  for m in $(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "${modfile}"); do
-    go mod edit -replace="${m}=${m}@${staging_version}"
-  done
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import _ "k8s.io/kubernetes/cmd/kubectl"
-GO
-  GOFLAGS=-mod=mod go mod tidy >/dev/null
-  GOFLAGS=-mod=mod CGO_ENABLED=0 go build -o "${OUT}" k8s.io/kubernetes/cmd/kubectl
-)
+build_go_binary "k8s.io/kubernetes@v${K8S_VERSION}" k8s.io/kubernetes/cmd/kubectl "${OUT}" k8s
 log "built kubectl v${K8S_VERSION} in $(( $(date +%s) - start ))s"
 echo "${OUT}"

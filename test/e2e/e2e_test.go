@@ -63,11 +63,17 @@ var _ = Describe("samples applied with kubectl", Ordered, func() {
 		kubectl("wait", "--for=condition=Ready", "--timeout=120s", "-n", "demo", "sandbox/agent")
 	}, SpecTimeout(5*time.Minute))
 
-	It("serves controller-runtime metrics and readiness", func() {
+	It("serves its own and controller-runtime's metrics, and readiness", func() {
 		code, body, err := httpGet("http://" + env.MetricsAddr + "/metrics")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(code).To(Equal(http.StatusOK))
 		Expect(body).To(ContainSubstring("controller_runtime_reconcile_total"))
+		// The samples ran: the connection is up, sandboxes are counted by phase, gateway calls
+		// and reconcile outcomes were recorded.
+		Expect(body).To(ContainSubstring(`openshell_gateway_connection_up{gateway="default"} 1`))
+		Expect(body).To(MatchRegexp(`openshell_sandboxes\{gateway="default",phase="Ready"\} [1-9]`))
+		Expect(body).To(ContainSubstring(`openshell_gateway_rpc_duration_seconds_count{code="OK",gateway="default",method="CreateSandbox"}`))
+		Expect(body).To(ContainSubstring(`openshell_reconcile_outcomes_total{kind="Sandbox",outcome="ready",reason="Ready"}`))
 		code, _, err = httpGet("http://" + env.ProbeAddr + "/readyz")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(code).To(Equal(http.StatusOK))

@@ -76,6 +76,19 @@ envtest: ## Provide kube-apiserver and etcd for envtest (cached under bin/k8s).
 test: envtest ## Run unit, simulator, client and envtest suites.
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 30m
 
+FUZZTIME ?= 10s
+# New coverage is minimized for at most this many runs, so short runs spend their time fuzzing.
+FUZZMINIMIZETIME ?= 100x
+FUZZ_PKG ?= ./internal/controller
+FUZZ_TARGETS ?= FuzzSandboxPolicyToGateway FuzzSandboxDesiredSpec FuzzSandboxPolicyHash FuzzGatewayName
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s); failing inputs land in testdata/fuzz.
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		go test $(FUZZ_PKG) -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) || exit 1; \
+	done
+
 .PHONY: build
 build: ## Build the manager and the gateway simulator.
 	go build -o bin/manager ./cmd

@@ -8,9 +8,10 @@ import (
 // +kubebuilder:validation:XValidation:rule="!self.endpoint.startsWith('http://')",message="plaintext http endpoints are not allowed; use https or host:port"
 type GatewayConnectionSpec struct {
 	// Endpoint of the gateway: host:port or https://host:port (for example
-	// openshell.openshell.svc.cluster.local:8080).
+	// openshell.openshell.svc.cluster.local:8080); the port defaults to 443. No path.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.startsWith('http://') || self.matches('^(https://)?([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|[[][0-9A-Fa-f:.]+[]])(:[0-9]{1,5})?/?$')",message="endpoint must be host, host:port or https://host:port, without a path"
 	Endpoint string `json:"endpoint"`
 	// TLS configures mutual TLS with the gateway.
 	TLS GatewayTLS `json:"tls"`
@@ -18,12 +19,21 @@ type GatewayConnectionSpec struct {
 	// identifies callers only by token.
 	// +optional
 	Auth *GatewayAuth `json:"auth,omitempty"`
-	// Timeout is the default deadline of each gateway call.
+	// Timeout is the default deadline of each gateway call: a Go duration, more than 0 and at
+	// most 10m.
 	// +kubebuilder:default="30s"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$')",message="timeout must be a duration such as 30s or 1m30s"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|µs|ms|s|m|h))+$') || (duration(self) > duration('0s') && duration(self) <= duration('10m'))",message="timeout must be more than 0 and at most 10m"
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
-	// Settings are gateway-wide settings to manage, by registered key.
+	// Settings are gateway-wide settings to manage, by registered key. The policy key is
+	// reserved (use globalPolicyRef); the registered keys of the gateway must have their
+	// type (providers_v2_enabled, ocsf_json_enabled and agent_policy_proposals_enabled are
+	// bool; proposal_approval_mode is the string manual or auto).
 	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="!('policy' in self)",message="the policy setting is reserved: use spec.globalPolicyRef"
+	// +kubebuilder:validation:XValidation:rule="['providers_v2_enabled', 'ocsf_json_enabled', 'agent_policy_proposals_enabled'].all(k, !(k in self) || has(self[k].bool))",message="providers_v2_enabled, ocsf_json_enabled and agent_policy_proposals_enabled take a bool"
+	// +kubebuilder:validation:XValidation:rule="!('proposal_approval_mode' in self) || (has(self['proposal_approval_mode'].string) && self['proposal_approval_mode'].string in ['manual', 'auto'])",message="proposal_approval_mode takes the string manual or auto"
 	// +optional
 	Settings map[string]SettingValue `json:"settings,omitempty"`
 	// GlobalPolicyRef applies a SandboxPolicy to every sandbox of the gateway; removing the
@@ -55,13 +65,17 @@ type SecretKeyReference struct {
 	// Namespace of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Namespace string `json:"namespace"`
 	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 	// Key in the Secret's data.
 	// +kubebuilder:default=token
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
 	// +optional
 	Key string `json:"key,omitempty"`
 }

@@ -20,8 +20,12 @@ type ProviderSpec struct {
 	// provider's credentials (environment variables in sandboxes). Values are sent only to the
 	// gateway, never written anywhere else.
 	CredentialsSecretRef CredentialsSecretReference `json:"credentialsSecretRef"`
-	// Config is non-secret provider configuration passed through to the gateway.
+	// Config is non-secret provider configuration passed through to the gateway (keys of at
+	// most 256 and values of at most 8192 bytes, the gateway's limits). The key
+	// openshell.dev/credentials-sha256 is the operator's own.
 	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) >= 1 && size(k) <= 256 && size(self[k]) >= 1 && size(self[k]) <= 8192)",message="config keys must be 1-256 bytes and values 1-8192 bytes (an empty value would delete the key on the gateway)"
+	// +kubebuilder:validation:XValidation:rule="!('openshell.dev/credentials-sha256' in self)",message="config key openshell.dev/credentials-sha256 is reserved for the operator"
 	// +optional
 	Config map[string]string `json:"config,omitempty"`
 	// DeletionPolicy: Delete removes the gateway provider with this resource, Orphan leaves it.
@@ -35,6 +39,7 @@ type CredentialsSecretReference struct {
 	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 	// Keys to use; all keys of the Secret when empty. Each must be an environment variable
 	// name.
@@ -66,6 +71,7 @@ type ProviderStatus struct {
 }
 
 // Provider is a credential provider (API keys, tokens) that sandboxes can attach.
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: the gateway carries it as a label value",fieldPath=".metadata"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=osprov,categories=openshell

@@ -19,8 +19,15 @@ const (
 	UpdateStrategyOnDelete UpdateStrategy = "OnDelete"
 )
 
+// LabelValue is a Kubernetes label value: empty, or at most 63 alphanumerics, '-', '_' or
+// '.', starting and ending with an alphanumeric.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$`
+type LabelValue string
+
 // SandboxSpec is an OpenShell agent sandbox.
 // +kubebuilder:validation:XValidation:rule="!(has(self.policyRef) && has(self.policy))",message="policyRef and policy are mutually exclusive"
+// +kubebuilder:validation:XValidation:rule="!has(self.gpuDevice) || (has(self.gpu) && self.gpu)",message="gpuDevice requires gpu: true"
 type SandboxSpec struct {
 	// GatewayRef names the GatewayConnection; it cannot change after creation.
 	// +kubebuilder:default={name: default}
@@ -29,12 +36,16 @@ type SandboxSpec struct {
 	GatewayRef GatewayReference `json:"gatewayRef,omitempty"`
 	// Image is the OCI image the sandbox boots; the gateway's default image when empty.
 	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:Pattern=`^\S+$`
 	// +optional
 	Image string `json:"image,omitempty"`
-	// Environment variables for processes in the sandbox.
+	// Environment variables for processes in the sandbox. The variables the gateway sets
+	// itself (OPENSHELL_SANDBOX_ID, OPENSHELL_ENDPOINT, OPENSHELL_TLS_*...) always win, so
+	// they are refused here.
 	// +kubebuilder:validation:MaxProperties=128
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$') && size(k) <= 256)",message="environment keys must be environment variable names of at most 256 characters"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 8192)",message="environment values must be at most 8192 bytes"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['OPENSHELL_SANDBOX_ID', 'OPENSHELL_SANDBOX', 'OPENSHELL_ENDPOINT', 'OPENSHELL_SANDBOX_COMMAND', 'OPENSHELL_SSH_SOCKET_PATH', 'OPENSHELL_TLS_CA', 'OPENSHELL_TLS_CERT', 'OPENSHELL_TLS_KEY', 'OPENSHELL_K8S_SA_TOKEN_FILE']))",message="environment must not set variables the gateway sets itself (OPENSHELL_SANDBOX_ID, OPENSHELL_SANDBOX, OPENSHELL_ENDPOINT, OPENSHELL_SANDBOX_COMMAND, OPENSHELL_SSH_SOCKET_PATH, OPENSHELL_TLS_CA, OPENSHELL_TLS_CERT, OPENSHELL_TLS_KEY, OPENSHELL_K8S_SA_TOKEN_FILE)"
 	// +optional
 	Environment map[string]string `json:"environment,omitempty"`
 	// LogLevel of processes in the sandbox.
@@ -46,21 +57,27 @@ type SandboxSpec struct {
 	GPU bool `json:"gpu,omitempty"`
 	// GPUDevice pins a GPU by PCI address (0000:2d:00.0) or index (0); requires gpu.
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^([0-9]+|[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])$`
 	// +optional
 	GPUDevice string `json:"gpuDevice,omitempty"`
 	// RuntimeClassName for the sandbox pod (for example kata or gvisor).
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
 	RuntimeClassName string `json:"runtimeClassName,omitempty"`
 	// Resources of the sandbox container.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
-	// PodLabels are added to the sandbox pod.
+	// PodLabels are added to the sandbox pod; keys and values follow the Kubernetes label
+	// syntax.
 	// +kubebuilder:validation:MaxProperties=128
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!k.contains('/') || size(k.split('/')[0]) <= 253))",message="podLabels keys must be label keys: an optional DNS subdomain prefix and '/', then 1-63 alphanumerics, '-', '_' or '.'"
 	// +optional
-	PodLabels map[string]string `json:"podLabels,omitempty"`
-	// PodAnnotations are added to the sandbox pod.
+	PodLabels map[string]LabelValue `json:"podLabels,omitempty"`
+	// PodAnnotations are added to the sandbox pod; keys follow the Kubernetes annotation key
+	// syntax (that of label keys).
 	// +kubebuilder:validation:MaxProperties=128
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && (!k.contains('/') || size(k.split('/')[0]) <= 253))",message="podAnnotations keys must be annotation keys: an optional DNS subdomain prefix and '/', then 1-63 alphanumerics, '-', '_' or '.'"
 	// +optional
 	PodAnnotations map[string]string `json:"podAnnotations,omitempty"`
 	// Providers are names of Providers in the same namespace to attach; attaching and
@@ -161,6 +178,7 @@ type SandboxStatus struct {
 }
 
 // Sandbox is an OpenShell agent sandbox running on a gateway.
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: the gateway carries it as a label value",fieldPath=".metadata"
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ossb,categories=openshell

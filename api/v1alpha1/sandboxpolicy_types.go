@@ -11,10 +11,11 @@ import (
 // +kubebuilder:validation:XValidation:rule="!self.contains('/../') && !self.endsWith('/..')",message="path must not contain '..'"
 type AbsolutePath string
 
-// BinaryPath is the absolute path of an executable.
+// BinaryPath is the absolute path of an executable, without ".." segments.
 // +kubebuilder:validation:MinLength=1
 // +kubebuilder:validation:MaxLength=1024
 // +kubebuilder:validation:Pattern=`^/`
+// +kubebuilder:validation:XValidation:rule="!self.contains('/../') && !self.endsWith('/..')",message="path must not contain '..'"
 type BinaryPath string
 
 // SandboxPolicySpec is the gateway's SandboxPolicy: what a sandbox may read, write, run and
@@ -42,12 +43,14 @@ type FilesystemPolicy struct {
 	// IncludeWorkdir automatically adds the working directory as read-write.
 	// +optional
 	IncludeWorkdir bool `json:"includeWorkdir,omitempty"`
-	// ReadOnly paths.
+	// ReadOnly paths (unique).
 	// +kubebuilder:validation:MaxItems=256
+	// +listType=set
 	// +optional
 	ReadOnly []AbsolutePath `json:"readOnly,omitempty"`
-	// ReadWrite paths; "/" is not allowed.
+	// ReadWrite paths (unique); "/" is not allowed.
 	// +kubebuilder:validation:MaxItems=256
+	// +listType=set
 	// +kubebuilder:validation:XValidation:rule="!self.exists(p, p == '/')",message="readWrite must not include '/'"
 	// +optional
 	ReadWrite []AbsolutePath `json:"readWrite,omitempty"`
@@ -84,8 +87,10 @@ type NetworkPolicyRule struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +optional
 	Endpoints []NetworkEndpoint `json:"endpoints,omitempty"`
-	// Binaries allowed to use the rule; any binary when empty.
+	// Binaries allowed to use the rule, unique by path; any binary when empty.
 	// +kubebuilder:validation:MaxItems=32
+	// +listType=map
+	// +listMapKey=path
 	// +optional
 	Binaries []NetworkBinary `json:"binaries,omitempty"`
 }
@@ -107,8 +112,9 @@ type NetworkEndpoint struct {
 	// Port (single).
 	// +optional
 	Port Port `json:"port,omitempty"`
-	// Ports (several).
+	// Ports (several, unique).
 	// +kubebuilder:validation:MaxItems=64
+	// +listType=set
 	// +optional
 	Ports []Port `json:"ports,omitempty"`
 	// Protocol for L7 inspection (for example rest, graphql, websocket); empty means L4 only.
@@ -149,8 +155,10 @@ type NetworkEndpoint struct {
 	// GraphqlPersistedQueries maps persisted query ids to the operation they stand for.
 	// +optional
 	GraphqlPersistedQueries map[string]GraphqlOperation `json:"graphqlPersistedQueries,omitempty"`
-	// GraphqlMaxBodyBytes caps the GraphQL request body inspected.
+	// GraphqlMaxBodyBytes caps the GraphQL request body inspected (the gateway's field is a
+	// 32-bit unsigned integer).
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
 	// +optional
 	GraphqlMaxBodyBytes int64 `json:"graphqlMaxBodyBytes,omitempty"`
 	// Path restricts the endpoint to a URL path prefix.

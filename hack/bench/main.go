@@ -88,7 +88,7 @@ func run(ctx context.Context, root, sizes string, modes, extra []string, delay, 
 			fmt.Fprintf(os.Stderr, "==> N=%d mode=%s\n", n, mode)
 			r, err := measure(ctx, root, bins, assets, mode, extra, n, delay, window, timeout)
 			if err != nil {
-				return fmt.Errorf("N=%d mode=%s: %w", n, mode, err)
+				return fmt.Errorf("bench with N=%d mode=%s: %w", n, mode, err)
 			}
 			results = append(results, r)
 		}

@@ -65,7 +65,9 @@ func parseCert(pemBytes []byte) (*x509.Certificate, error) {
 	return c, nil
 }
 
-// bearerToken reads the token Secret key; a missing Secret or key is a Stalled outcome.
+// bearerToken reads the token Secret key; a missing Secret or key, or a value that cannot be
+// sent as a bearer token (anything but printable ASCII without spaces: a trailing newline
+// from a file is the usual case), is a Stalled outcome that never quotes the value.
 func bearerToken(ref v1alpha1.SecretKeyReference, secret *corev1.Secret) (string, *outcome) {
 	key := ref.Key
 	if key == "" {
@@ -78,7 +80,14 @@ func bearerToken(ref v1alpha1.SecretKeyReference, secret *corev1.Secret) (string
 	if len(secret.Data[key]) == 0 {
 		return "", &outcome{Stalled: true, Reason: v1alpha1.ReasonSecretKeyMissing, Message: fmt.Sprintf("%s has no key %q (bearer token)", where, key)}
 	}
-	return string(secret.Data[key]), nil
+	token := secret.Data[key]
+	for _, b := range token {
+		if b < '!' || b > '~' {
+			return "", &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec,
+				Message: fmt.Sprintf("%s key %q is not a usable bearer token: only printable ASCII without spaces or line breaks is allowed (a trailing newline is the usual cause)", where, key)}
+		}
+	}
+	return string(token), nil
 }
 
 // handshakeFailure explains a probe that failed in the TLS handshake, which a plain

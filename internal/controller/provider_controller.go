@@ -216,6 +216,9 @@ func (r *ProviderReconciler) finalize(ctx context.Context, p *v1alpha1.Provider)
 	}
 	gw, err := r.Gateways.Get(gatewayRefName(p.Spec.GatewayRef))
 	if err != nil {
+		if neverReachedGateway(ctx, r.Client, p.Spec.GatewayRef, p.Status.ProviderID) {
+			return release()
+		}
 		o := outcome{Reason: v1alpha1.ReasonDependencyNotReady, Message: "deletion waits for the gateway connection: " + err.Error()}
 		return r.finish(ctx, orig, p, o, ctrl.Result{RequeueAfter: r.retry()}, nil)
 	}

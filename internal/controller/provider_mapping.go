@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -22,9 +23,17 @@ const credentialsHashKey = "openshell.dev/credentials-sha256"
 // envKeyRE is what the gateway can inject as an environment variable.
 var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// providerCredentials selects the credentials of a Provider from its Secret (pure). Missing
-// Secret, missing keys, empty or non-UTF-8 values are a Stalled outcome that names the key but
-// never a value.
+// The gateway's limits on provider credentials (gateway-semantics §3.1).
+const (
+	maxCredentials        = 32
+	maxCredentialValueLen = 8192
+)
+
+// providerCredentials selects the credentials of a Provider from its Secret (pure). A missing
+// Secret or key, more keys than the gateway takes, and values the gateway cannot use (empty,
+// not UTF-8, holding a NUL byte or a line break, larger than 8192 bytes) are a Stalled outcome
+// that names the key but never a value: the gateway would refuse them or inject them broken
+// into environment variables and HTTP headers.
 func providerCredentials(p *v1alpha1.Provider, secret *corev1.Secret) (map[string]string, *outcome) {
 	where := fmt.Sprintf("Secret %s/%s", p.Namespace, p.Spec.CredentialsSecretRef.Name)
 	if secret == nil {
@@ -36,6 +45,10 @@ func providerCredentials(p *v1alpha1.Provider, secret *corev1.Secret) (map[strin
 	}
 	if len(keys) == 0 {
 		return nil, &outcome{Stalled: true, Reason: v1alpha1.ReasonSecretKeyMissing, Message: where + " has no keys"}
+	}
+	if len(keys) > maxCredentials {
+		return nil, &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec,
+			Message: fmt.Sprintf("%s has %d keys; the gateway takes at most %d credentials (select some with credentialsSecretRef.keys)", where, len(keys), maxCredentials)}
 	}
 	out := make(map[string]string, len(keys))
 	for _, k := range keys {
@@ -49,6 +62,14 @@ func providerCredentials(p *v1alpha1.Provider, secret *corev1.Secret) (map[strin
 			return nil, &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec, Message: fmt.Sprintf("%s key %q is not valid UTF-8", where, k)}
 		case !envKeyRE.MatchString(k):
 			return nil, &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec, Message: fmt.Sprintf("%s key %q is not an environment variable name", where, k)}
+		case bytes.IndexByte(v, 0) >= 0:
+			return nil, &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec, Message: fmt.Sprintf("%s key %q holds a NUL byte, which no environment variable can carry", where, k)}
+		case bytes.ContainsAny(v, "\r\n"):
+			return nil, &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec,
+				Message: fmt.Sprintf("%s key %q holds a line break (often a trailing newline from a file or echo); credentials are injected into HTTP headers", where, k)}
+		case len(v) > maxCredentialValueLen:
+			return nil, &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec,
+				Message: fmt.Sprintf("%s key %q is %d bytes; the gateway takes at most %d", where, k, len(v), maxCredentialValueLen)}
 		}
 		out[k] = string(v)
 	}

@@ -422,6 +422,9 @@ func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) 
 	result := ctrl.Result{RequeueAfter: r.transitional()}
 	name := sandboxGatewayName(sb)
 	gw, err := r.Gateways.Get(gatewayRefName(sb.Spec.GatewayRef))
+	if err != nil && neverReachedGateway(ctx, r.Client, sb.Spec.GatewayRef, sb.Status.SandboxID) {
+		return release()
+	}
 	if err != nil {
 		obs.Failure = classifySandboxError("gateway connection",
 			fmt.Errorf("%w: GatewayConnection %q: %v; keeping the finalizer", errSandboxDependency, gatewayRefName(sb.Spec.GatewayRef), err))

@@ -271,7 +271,7 @@ func sandboxDesiredSpec(sb *v1alpha1.Sandbox, providerNames []string, policy *sa
 	tmpl := &openshellv1.SandboxTemplate{
 		Image:            s.Image,
 		RuntimeClassName: s.RuntimeClassName,
-		Labels:           maps.Clone(s.PodLabels),
+		Labels:           labelValues(s.PodLabels),
 		Annotations:      maps.Clone(s.PodAnnotations),
 	}
 	if s.Resources != nil {
@@ -290,6 +290,18 @@ func sandboxDesiredSpec(sb *v1alpha1.Sandbox, providerNames []string, policy *sa
 		Gpu:         s.GPU,
 		GpuDevice:   s.GPUDevice,
 	}, nil
+}
+
+// labelValues is the plain map the gateway takes for pod labels.
+func labelValues(in map[string]v1alpha1.LabelValue) map[string]string {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for k, v := range in {
+		out[k] = string(v)
+	}
+	return out
 }
 
 func quantities(rl corev1.ResourceList) map[string]string {

@@ -242,7 +242,7 @@ func TestResolveSandboxProviders(t *testing.T) {
 func TestSandboxDesiredSpec(t *testing.T) {
 	sb := &v1alpha1.Sandbox{Spec: v1alpha1.SandboxSpec{
 		Image: "img:1", Environment: map[string]string{"A": "1"}, LogLevel: "debug", GPU: true, GPUDevice: "0",
-		RuntimeClassName: "kata", PodLabels: map[string]string{"l": "v"}, PodAnnotations: map[string]string{"a": "v"},
+		RuntimeClassName: "kata", PodLabels: map[string]v1alpha1.LabelValue{"l": "v"}, PodAnnotations: map[string]string{"a": "v"},
 		Resources: &corev1.ResourceRequirements{
 			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")},
 			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},

@@ -22,6 +22,7 @@ import (
 //	POST /sandboxes/{name}/phase                {"phase":"ERROR"}
 //	POST /sandboxes/{name}/policy-load-failure  {"error":"landlock failed"} ("" clears)
 //	GET  /calls                                  {"CreateSandbox":3,...}
+//	GET  /calls/{name}                           calls that named one object: {"GetProvider":1,...}
 func (s *Simulator) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /faults/error", func(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +92,10 @@ func (s *Simulator) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /calls", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.Calls())
+	})
+	mux.HandleFunc("GET /calls/{name}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.CallsFor(r.PathValue("name")))
 	})
 	return mux
 }

@@ -59,6 +59,7 @@ type Simulator struct {
 	faults   map[string]*fault
 	latency  map[string]time.Duration
 	counts   map[string]int
+	byTarget map[string]map[string]int
 	badSSH   bool
 	srv      *grpc.Server
 	stopTick chan struct{}
@@ -85,6 +86,7 @@ func New(opts Options) *Simulator {
 		faults:   map[string]*fault{},
 		latency:  map[string]time.Duration{},
 		counts:   map[string]int{},
+		byTarget: map[string]map[string]int{},
 		stopTick: make(chan struct{}),
 	}
 }
@@ -201,6 +203,7 @@ func (s *Simulator) admit(ctx context.Context, fullMethod string) error {
 }
 
 func (s *Simulator) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	s.countTargets(shortMethod(info.FullMethod), req)
 	if err := s.admit(ctx, info.FullMethod); err != nil {
 		return nil, err
 	}
@@ -282,6 +285,7 @@ func (s *Simulator) ResetCounts() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts = map[string]int{}
+	s.byTarget = map[string]map[string]int{}
 }
 
 // Restart drops all state, like a gateway restarted on an empty database.

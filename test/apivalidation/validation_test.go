@@ -1,15 +1,18 @@
 package apivalidation
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -55,50 +58,128 @@ func indent(s string) string {
 }
 
 var _ = Describe("apply-time validation", func() {
-	DescribeTable("rejects invalid resources with a clear message",
-		func(kind, spec, wantMessage string) {
-			err := k8sClient.Create(ctx, object(kind, spec))
-			Expect(err).To(HaveOccurred(), "the API server accepted an invalid %s", kind)
-			Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got %v", err)
-			Expect(err.Error()).To(ContainSubstring(wantMessage))
+	// Every row is one invalid manifest and the exact place the API server refuses it: the
+	// field path it names and a fragment of its message. Requests use strict field
+	// validation, kubectl's default, so an unknown field (a namespace on a reference that
+	// must stay local) is refused instead of silently dropped.
+	DescribeTable("rejects invalid resources at the field that is wrong",
+		func(kind, spec, field, wantMessage string) {
+			err := k8sClient.Create(ctx, object(kind, spec), client.FieldValidation(metav1.FieldValidationStrict))
+			expectRefusal(err, kind, field, wantMessage)
 		},
-		Entry("gateway without endpoint", "GatewayConnection", "tls: {secretRef: {namespace: ns, name: tls}}", "spec.endpoint: Required value"),
-		Entry("gateway with plaintext endpoint", "GatewayConnection", "endpoint: http://gw:80\ntls: {secretRef: {namespace: ns, name: tls}}", "plaintext http endpoints are not allowed"),
-		Entry("gateway without TLS secret", "GatewayConnection", "endpoint: gw:8080", "spec.tls: Required value"),
-		Entry("gateway setting with two types", "GatewayConnection", validGateway+"\nsettings: {ocsf_json_enabled: {bool: true, string: x}}", "exactly one of bool, string or int must be set"),
-		Entry("gateway setting with no value", "GatewayConnection", validGateway+"\nsettings: {ocsf_json_enabled: {}}", "exactly one of bool, string or int must be set"),
-		Entry("provider without type", "Provider", "credentialsSecretRef: {name: creds}", "spec.type"),
-		Entry("provider type too long", "Provider", "type: "+strings.Repeat("x", 65)+"\ncredentialsSecretRef: {name: creds}", "spec.type: Too long"),
-		Entry("provider without secret", "Provider", "type: openai", "spec.credentialsSecretRef: Required value"),
-		Entry("provider credential key not an env name", "Provider", "type: openai\ncredentialsSecretRef: {name: creds, keys: [bad-key]}", "spec.credentialsSecretRef.keys[0]"),
-		Entry("provider duplicate credential keys", "Provider", "type: openai\ncredentialsSecretRef: {name: creds, keys: [A, A]}", "Duplicate value"),
-		Entry("provider wrong deletion policy", "Provider", validProvider+"\ndeletionPolicy: Keep", "spec.deletionPolicy: Unsupported value"),
-		Entry("sandbox with policy and policyRef", "Sandbox", "policyRef: {name: p}\npolicy: {}", "policyRef and policy are mutually exclusive"),
-		Entry("sandbox wrong log level", "Sandbox", "logLevel: verbose", "spec.logLevel: Unsupported value"),
-		Entry("sandbox wrong update strategy", "Sandbox", "updateStrategy: Rolling", "spec.updateStrategy: Unsupported value"),
-		Entry("sandbox bad environment key", "Sandbox", "environment: {\"1BAD\": x}", "environment keys must be environment variable names"),
-		Entry("sandbox provider name not DNS", "Sandbox", "providers: [Bad_Name]", "spec.providers[0]"),
-		Entry("sandbox duplicate providers", "Sandbox", "providers: [a, a]", "Duplicate value"),
-		Entry("sandbox too many providers", "Sandbox", "providers: ["+providerList(33)+"]", "must have at most 32 items"),
-		Entry("policy relative path", "Sandbox", sandboxWithPolicy("filesystem: {readOnly: [etc]}"), "path must be absolute"),
-		Entry("policy path with ..", "Sandbox", sandboxWithPolicy("filesystem: {readOnly: [/usr/../etc]}"), "path must not contain '..'"),
-		Entry("policy read-write root", "Sandbox", sandboxWithPolicy("filesystem: {readWrite: [/]}"), "readWrite must not include '/'"),
-		Entry("policy port 0", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, ports: [0]}]}}", "should be greater than or equal to 1"),
-		Entry("policy port 65536", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 65536}]}}", "should be less than or equal to 65535"),
-		Entry("policy endpoint without port", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com}]}}", "port or ports is required"),
-		Entry("policy TLD wildcard", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: '*.com', port: 443}]}}", "TLD-wide wildcard hosts are not allowed"),
-		Entry("policy landlock enum", "SandboxPolicy", "landlock: {compatibility: maybe}", "Unsupported value"),
-		Entry("policy process user", "SandboxPolicy", "process: {runAsUser: root}", "Unsupported value"),
-		Entry("policy relative binary", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443}], binaries: [{path: curl}]}}", "should match '^/'"),
-		Entry("policy graphql operation type", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443, rules: [{allow: {operationType: delete}}]}]}}", "Unsupported value"),
-		Entry("route empty model", "InferenceRoute", "providerRef: {name: p}\nmodel: ''", "spec.model"),
-		Entry("route without provider", "InferenceRoute", "model: m", "spec.providerRef: Required value"),
-		Entry("route unknown route", "InferenceRoute", validRoute+"\nroute: public", "spec.route: Unsupported value"),
-		Entry("route negative timeout", "InferenceRoute", validRoute+"\ntimeoutSeconds: -1", "should be greater than or equal to 0"),
+		// GatewayConnection
+		Entry("gateway without endpoint", "GatewayConnection", "tls: {secretRef: {namespace: ns, name: tls}}", "spec.endpoint", "Required value"),
+		Entry("gateway with plaintext endpoint", "GatewayConnection", "endpoint: http://gw:80\ntls: {secretRef: {namespace: ns, name: tls}}", "spec", "plaintext http endpoints are not allowed"),
+		Entry("gateway endpoint with a path", "GatewayConnection", "endpoint: https://gw:8080/api\ntls: {secretRef: {namespace: ns, name: tls}}", "spec.endpoint", "endpoint must be host, host:port or https://host:port, without a path"),
+		Entry("gateway endpoint with another scheme", "GatewayConnection", "endpoint: grpc://gw:8080\ntls: {secretRef: {namespace: ns, name: tls}}", "spec.endpoint", "endpoint must be host, host:port or https://host:port"),
+		Entry("gateway endpoint with a space", "GatewayConnection", "endpoint: 'gw :8080'\ntls: {secretRef: {namespace: ns, name: tls}}", "spec.endpoint", "endpoint must be host, host:port or https://host:port"),
+		Entry("gateway without TLS secret", "GatewayConnection", "endpoint: gw:8080", "spec.tls", "Required value"),
+		Entry("gateway TLS secret namespace not a DNS label", "GatewayConnection", "endpoint: gw:8080\ntls: {secretRef: {namespace: Openshell_System, name: tls}}", "spec.tls.secretRef.namespace", "should match"),
+		Entry("gateway TLS secret name not a DNS subdomain", "GatewayConnection", "endpoint: gw:8080\ntls: {secretRef: {namespace: ns, name: 'client tls'}}", "spec.tls.secretRef.name", "should match"),
+		Entry("gateway TLS secret namespace too long", "GatewayConnection", "endpoint: gw:8080\ntls: {secretRef: {namespace: "+strings.Repeat("n", 64)+", name: tls}}", "spec.tls.secretRef.namespace", "Too long"),
+		Entry("gateway token secret key not a Secret key", "GatewayConnection", validGateway+"\nauth: {tokenSecretRef: {namespace: ns, name: tok, key: 'my token'}}", "spec.auth.tokenSecretRef.key", "should match"),
+		Entry("gateway token secret without namespace", "GatewayConnection", validGateway+"\nauth: {tokenSecretRef: {name: tok}}", "spec.auth.tokenSecretRef.namespace", "Required value"),
+		Entry("gateway timeout not a duration", "GatewayConnection", validGateway+"\ntimeout: soon", "spec.timeout", "timeout must be a duration"),
+		Entry("gateway timeout of zero", "GatewayConnection", validGateway+"\ntimeout: 0s", "spec.timeout", "timeout must be more than 0 and at most 10m"),
+		Entry("gateway timeout of an hour", "GatewayConnection", validGateway+"\ntimeout: 1h", "spec.timeout", "timeout must be more than 0 and at most 10m"),
+		Entry("gateway setting with two types", "GatewayConnection", validGateway+"\nsettings: {ocsf_json_enabled: {bool: true, string: x}}", "spec.settings[ocsf_json_enabled]", "exactly one of bool, string or int must be set"),
+		Entry("gateway setting with no value", "GatewayConnection", validGateway+"\nsettings: {ocsf_json_enabled: {}}", "spec.settings[ocsf_json_enabled]", "exactly one of bool, string or int must be set"),
+		Entry("gateway reserved policy setting", "GatewayConnection", validGateway+"\nsettings: {policy: {string: x}}", "spec.settings", "the policy setting is reserved: use spec.globalPolicyRef"),
+		Entry("gateway bool setting given a string", "GatewayConnection", validGateway+"\nsettings: {providers_v2_enabled: {string: 'true'}}", "spec.settings", "providers_v2_enabled, ocsf_json_enabled and agent_policy_proposals_enabled take a bool"),
+		Entry("gateway approval mode outside manual/auto", "GatewayConnection", validGateway+"\nsettings: {proposal_approval_mode: {string: sometimes}}", "spec.settings", "proposal_approval_mode takes the string manual or auto"),
+		Entry("gateway global policy in a namespace that cannot exist", "GatewayConnection", validGateway+"\nglobalPolicyRef: {namespace: 'team a', name: p}", "spec.globalPolicyRef.namespace", "should match"),
+		// Provider
+		Entry("provider without type", "Provider", "credentialsSecretRef: {name: creds}", "spec.type", "Required value"),
+		Entry("provider type too long", "Provider", "type: "+strings.Repeat("x", 65)+"\ncredentialsSecretRef: {name: creds}", "spec.type", "Too long"),
+		Entry("provider without secret", "Provider", "type: openai", "spec.credentialsSecretRef", "Required value"),
+		Entry("provider secret name not a DNS subdomain", "Provider", "type: openai\ncredentialsSecretRef: {name: Creds_1}", "spec.credentialsSecretRef.name", "should match"),
+		Entry("provider secret in another namespace", "Provider", "type: openai\ncredentialsSecretRef: {name: creds, namespace: other}", "spec.credentialsSecretRef.namespace", "unknown field"),
+		Entry("provider credential key not an env name", "Provider", "type: openai\ncredentialsSecretRef: {name: creds, keys: [bad-key]}", "spec.credentialsSecretRef.keys[0]", "should match"),
+		Entry("provider duplicate credential keys", "Provider", "type: openai\ncredentialsSecretRef: {name: creds, keys: [A, A]}", "spec.credentialsSecretRef.keys[1]", "Duplicate value"),
+		Entry("provider more than 32 credential keys", "Provider", "type: openai\ncredentialsSecretRef: {name: creds, keys: ["+nameList("K", 33)+"]}", "spec.credentialsSecretRef.keys", "must have at most 32 items"),
+		Entry("provider wrong deletion policy", "Provider", validProvider+"\ndeletionPolicy: Keep", "spec.deletionPolicy", "Unsupported value"),
+		Entry("provider config key the operator owns", "Provider", validProvider+"\nconfig: {openshell.dev/credentials-sha256: abc}", "spec.config", "config key openshell.dev/credentials-sha256 is reserved for the operator"),
+		Entry("provider config empty value", "Provider", validProvider+"\nconfig: {base_url: ''}", "spec.config", "config keys must be 1-256 bytes and values 1-8192 bytes"),
+		Entry("provider config value too large", "Provider", validProvider+"\nconfig: {ca: "+strings.Repeat("x", 8193)+"}", "spec.config", "config keys must be 1-256 bytes and values 1-8192 bytes"),
+		Entry("provider on a connection that cannot exist", "Provider", validProvider+"\ngatewayRef: {name: Default}", "spec.gatewayRef.name", "should match"),
+		// Sandbox
+		Entry("sandbox with policy and policyRef", "Sandbox", "policyRef: {name: p}\npolicy: {}", "spec", "policyRef and policy are mutually exclusive"),
+		Entry("sandbox policyRef in another namespace", "Sandbox", "policyRef: {name: p, namespace: other}", "spec.policyRef.namespace", "unknown field"),
+		Entry("sandbox policyRef not a DNS subdomain", "Sandbox", "policyRef: {name: My_Policy}", "spec.policyRef.name", "should match"),
+		Entry("sandbox policyRef name too long", "Sandbox", "policyRef: {name: "+strings.Repeat("p", 254)+"}", "spec.policyRef.name", "Too long"),
+		Entry("sandbox policyRef without name", "Sandbox", "policyRef: {}", "spec.policyRef.name", "Required value"),
+		Entry("sandbox wrong log level", "Sandbox", "logLevel: verbose", "spec.logLevel", "Unsupported value"),
+		Entry("sandbox wrong update strategy", "Sandbox", "updateStrategy: Rolling", "spec.updateStrategy", "Unsupported value"),
+		Entry("sandbox wrong deletion policy", "Sandbox", "deletionPolicy: Retain", "spec.deletionPolicy", "Unsupported value"),
+		Entry("sandbox bad environment key", "Sandbox", "environment: {\"1BAD\": x}", "spec.environment", "environment keys must be environment variable names"),
+		Entry("sandbox environment key too long", "Sandbox", "environment: {"+strings.Repeat("K", 257)+": x}", "spec.environment", "environment keys must be environment variable names of at most 256 characters"),
+		Entry("sandbox environment value too large", "Sandbox", "environment: {BIG: "+strings.Repeat("v", 8193)+"}", "spec.environment", "environment values must be at most 8192 bytes"),
+		Entry("sandbox more than 128 environment variables", "Sandbox", "environment: {"+envMap(129)+"}", "spec.environment", "must have at most 128 items"),
+		Entry("sandbox environment overriding a gateway variable", "Sandbox", "environment: {OPENSHELL_ENDPOINT: https://evil:8080}", "spec.environment", "environment must not set variables the gateway sets itself"),
+		Entry("sandbox provider name not DNS", "Sandbox", "providers: [Bad_Name]", "spec.providers[0]", "should match"),
+		Entry("sandbox provider in another namespace", "Sandbox", "providers: [other/openai]", "spec.providers[0]", "should match"),
+		Entry("sandbox duplicate providers", "Sandbox", "providers: [a, a]", "spec.providers[1]", "Duplicate value"),
+		Entry("sandbox too many providers", "Sandbox", "providers: ["+nameList("p", 33)+"]", "spec.providers", "must have at most 32 items"),
+		Entry("sandbox pod label key with a space", "Sandbox", "podLabels: {'team name': a}", "spec.podLabels", "podLabels keys must be label keys"),
+		Entry("sandbox pod label key with an uppercase prefix", "Sandbox", "podLabels: {Example.com/team: a}", "spec.podLabels", "podLabels keys must be label keys"),
+		Entry("sandbox pod label value too long", "Sandbox", "podLabels: {team: "+strings.Repeat("a", 64)+"}", "spec.podLabels.team", "Too long"),
+		Entry("sandbox pod label value with a slash", "Sandbox", "podLabels: {team: a/b}", "spec.podLabels.team", "should match"),
+		Entry("sandbox pod annotation key with a colon", "Sandbox", "podAnnotations: {'note:x': a}", "spec.podAnnotations", "podAnnotations keys must be annotation keys"),
+		Entry("sandbox gpuDevice without gpu", "Sandbox", "gpuDevice: '0'", "spec", "gpuDevice requires gpu: true"),
+		Entry("sandbox gpuDevice neither index nor PCI address", "Sandbox", "gpu: true\ngpuDevice: first", "spec.gpuDevice", "should match"),
+		Entry("sandbox image with whitespace", "Sandbox", "image: 'busybox latest'", "spec.image", "should match"),
+		Entry("sandbox runtime class not a DNS subdomain", "Sandbox", "runtimeClassName: Kata_QEMU", "spec.runtimeClassName", "should match"),
+		Entry("sandbox resource quantity not a quantity", "Sandbox", "resources: {limits: {cpu: two}}", "spec.resources.limits.cpu", "Invalid value"),
+		Entry("sandbox on a connection that cannot exist", "Sandbox", "gatewayRef: {name: 'my gateway'}", "spec.gatewayRef.name", "should match"),
+		// Policies (inline on a Sandbox, or a SandboxPolicy)
+		Entry("policy relative path", "Sandbox", sandboxWithPolicy("filesystem: {readOnly: [etc]}"), "spec.policy.filesystem.readOnly[0]", "path must be absolute"),
+		Entry("policy path with ..", "Sandbox", sandboxWithPolicy("filesystem: {readOnly: [/usr/../etc]}"), "spec.policy.filesystem.readOnly[0]", "path must not contain '..'"),
+		Entry("policy path ending in ..", "SandboxPolicy", "filesystem: {readWrite: [/tmp/..]}", "spec.filesystem.readWrite[0]", "path must not contain '..'"),
+		Entry("policy read-write root", "Sandbox", sandboxWithPolicy("filesystem: {readWrite: [/]}"), "spec.policy.filesystem.readWrite", "readWrite must not include '/'"),
+		Entry("policy duplicate read-only path", "SandboxPolicy", "filesystem: {readOnly: [/usr, /usr]}", "spec.filesystem.readOnly[1]", "Duplicate value"),
+		Entry("policy more than 256 paths", "SandboxPolicy", "filesystem: {readOnly: ["+pathList("/ro", 200)+"], readWrite: ["+pathList("/rw", 57)+"]}", "spec.filesystem", "at most 256 paths in total"),
+		Entry("policy port 0", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, ports: [0]}]}}", "spec.networkPolicies.r.endpoints[0].ports[0]", "should be greater than or equal to 1"),
+		Entry("policy port 65536", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 65536}]}}", "spec.networkPolicies.r.endpoints[0].port", "should be less than or equal to 65535"),
+		Entry("policy duplicate ports", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, ports: [443, 443]}]}}", "spec.networkPolicies[r].endpoints[0].ports[1]", "Duplicate value"),
+		Entry("policy endpoint without port", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com}]}}", "spec.networkPolicies[r].endpoints[0]", "port or ports is required"),
+		Entry("policy TLD wildcard", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: '*.com', port: 443}]}}", "spec.networkPolicies[r].endpoints[0].host", "TLD-wide wildcard hosts are not allowed"),
+		Entry("policy TLD wildcard with a trailing dot", "Sandbox", sandboxWithPolicy("networkPolicies: {r: {endpoints: [{host: '*.io.', port: 443}]}}"), "spec.policy.networkPolicies[r].endpoints[0].host", "TLD-wide wildcard hosts are not allowed"),
+		Entry("policy landlock enum", "SandboxPolicy", "landlock: {compatibility: maybe}", "spec.landlock.compatibility", "Unsupported value"),
+		Entry("policy process user", "SandboxPolicy", "process: {runAsUser: root}", "spec.process.runAsUser", "Unsupported value"),
+		Entry("policy process group", "Sandbox", sandboxWithPolicy("process: {runAsGroup: wheel}"), "spec.policy.process.runAsGroup", "Unsupported value"),
+		Entry("policy relative binary", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443}], binaries: [{path: curl}]}}", "spec.networkPolicies.r.binaries[0].path", "should match '^/'"),
+		Entry("policy binary path with ..", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443}], binaries: [{path: /usr/bin/../../tmp/x}]}}", "spec.networkPolicies[r].binaries[0].path", "path must not contain '..'"),
+		Entry("policy duplicate binary", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443}], binaries: [{path: /usr/bin/curl}, {path: /usr/bin/curl}]}}", "spec.networkPolicies[r].binaries[1]", "Duplicate value"),
+		Entry("policy graphql operation type", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443, rules: [{allow: {operationType: delete}}]}]}}", "spec.networkPolicies.r.endpoints[0].rules[0].allow.operationType", "Unsupported value"),
+		Entry("policy graphql body cap above 32 bits", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443, graphqlMaxBodyBytes: 4294967296}]}}", "spec.networkPolicies.r.endpoints[0].graphqlMaxBodyBytes", "should be less than or equal to 4294967295"),
+		// InferenceRoute
+		Entry("route empty model", "InferenceRoute", "providerRef: {name: p}\nmodel: ''", "spec.model", "should be at least 1 chars long"),
+		Entry("route model too long", "InferenceRoute", "providerRef: {name: p}\nmodel: "+strings.Repeat("m", 257), "spec.model", "Too long"),
+		Entry("route without provider", "InferenceRoute", "model: m", "spec.providerRef", "Required value"),
+		Entry("route provider in another namespace", "InferenceRoute", "providerRef: {name: p, namespace: other}\nmodel: m", "spec.providerRef.namespace", "unknown field"),
+		Entry("route provider not a DNS subdomain", "InferenceRoute", "providerRef: {name: Open_AI}\nmodel: m", "spec.providerRef.name", "should match"),
+		Entry("route unknown route", "InferenceRoute", validRoute+"\nroute: public", "spec.route", "Unsupported value"),
+		Entry("route negative timeout", "InferenceRoute", validRoute+"\ntimeoutSeconds: -1", "spec.timeoutSeconds", "should be greater than or equal to 0"),
+	)
+
+	// Object names and the Secrets the resources reference are refused in the same way.
+	DescribeTable("rejects invalid names and Secrets",
+		func(manifest, field, wantMessage string) {
+			u := &unstructured.Unstructured{}
+			Expect(sigsyaml.Unmarshal([]byte(manifest), &u.Object)).To(Succeed())
+			err := k8sClient.Create(ctx, u, client.FieldValidation(metav1.FieldValidationStrict))
+			expectRefusal(err, u.GetKind(), field, wantMessage)
+		},
+		Entry("sandbox name too long to be a gateway label value", named("Sandbox", strings.Repeat("a", 64), "image: busybox"), "metadata", "metadata.name must be at most 63 characters"),
+		Entry("provider name too long to be a gateway label value", named("Provider", strings.Repeat("p", 64), validProvider), "metadata", "metadata.name must be at most 63 characters"),
+		Entry("sandbox name not a DNS subdomain", named("Sandbox", "Agent_1", "image: busybox"), "metadata.name", "a lowercase RFC 1123 subdomain"),
+		Entry("secret key that is not a Secret key", secretYAML("type: Opaque\nstringData: {'OPENAI API KEY': sk-x}"), "data[OPENAI API KEY]", "a valid config key"),
+		Entry("secret larger than 1 MiB", secretYAML("type: Opaque\nstringData: {BIG: "+strings.Repeat("x", 1<<20+1)+"}"), "data", "Too long"),
+		Entry("TLS secret without tls.key", secretYAML("type: kubernetes.io/tls\nstringData: {tls.crt: 'cert', ca.crt: 'ca'}"), "data[tls.key]", "Required value"),
 	)
 
 	DescribeTable("rejects changes to immutable fields",
-		func(kind, spec, patch, wantMessage string) {
+		func(kind, spec, patch, field, wantMessage string) {
 			obj := object(kind, spec)
 			Expect(k8sClient.Create(ctx, obj)).To(Succeed())
 			changed := map[string]any{}
@@ -106,14 +187,12 @@ var _ = Describe("apply-time validation", func() {
 			for k, v := range changed {
 				Expect(unstructured.SetNestedField(obj.Object, v, "spec", k)).To(Succeed())
 			}
-			err := k8sClient.Update(ctx, obj)
-			Expect(err).To(HaveOccurred())
-			Expect(err.Error()).To(ContainSubstring(wantMessage))
+			expectRefusal(k8sClient.Update(ctx, obj), kind, field, wantMessage)
 		},
-		Entry("sandbox gatewayRef", "Sandbox", "image: busybox", "gatewayRef: {name: other}", "gatewayRef is immutable"),
-		Entry("provider gatewayRef", "Provider", validProvider, "gatewayRef: {name: other}", "gatewayRef is immutable"),
-		Entry("provider type", "Provider", validProvider, "type: anthropic", "type is immutable"),
-		Entry("route gatewayRef", "InferenceRoute", validRoute, "gatewayRef: {name: other}", "gatewayRef is immutable"),
+		Entry("sandbox gatewayRef", "Sandbox", "image: busybox", "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
+		Entry("provider gatewayRef", "Provider", validProvider, "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
+		Entry("provider type", "Provider", validProvider, "type: anthropic", "spec.type", "type is immutable"),
+		Entry("route gatewayRef", "InferenceRoute", validRoute, "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
 	)
 
 	It("defaults gatewayRef, updateStrategy and deletionPolicy", func() {
@@ -198,12 +277,79 @@ func walk(s *apiextensionsv1.JSONSchemaProps, path string, missing *[]string) {
 	}
 }
 
-func providerList(n int) string {
+// nameList is "<prefix>0, <prefix>1, ..." with n names.
+func nameList(prefix string, n int) string {
 	names := make([]string, n)
 	for i := range names {
-		names[i] = fmt.Sprintf("p%d", i)
+		names[i] = fmt.Sprintf("%s%d", prefix, i)
 	}
 	return strings.Join(names, ", ")
+}
+
+// pathList is n distinct absolute paths under dir.
+func pathList(dir string, n int) string {
+	paths := make([]string, n)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("%s/%d", dir, i)
+	}
+	return strings.Join(paths, ", ")
+}
+
+// envMap is n distinct environment variables in YAML flow style.
+func envMap(n int) string {
+	vars := make([]string, n)
+	for i := range vars {
+		vars[i] = fmt.Sprintf("V%d: x", i)
+	}
+	return strings.Join(vars, ", ")
+}
+
+// named is a whole manifest of kind with the given name in namespace "default".
+func named(kind, name, specYAML string) string {
+	return fmt.Sprintf("apiVersion: openshell.dev/v1alpha1\nkind: %s\nmetadata: {name: %q, namespace: default}\nspec:\n%s", kind, name, indent(specYAML))
+}
+
+// secretYAML is a Secret manifest in namespace "default" with the given top-level fields.
+func secretYAML(body string) string {
+	counter++
+	return fmt.Sprintf("apiVersion: v1\nkind: Secret\nmetadata: {name: secret-%d, namespace: default}\n%s", counter, body)
+}
+
+// refusal is one cause the API server gives for refusing a request.
+type refusal struct{ Field, Message string }
+
+// refusals lists the causes of an API error. Strict field validation reports unknown fields
+// in the message ("unknown field \"spec.x\"" or ".spec.x: field not declared in schema")
+// rather than as causes; they are returned as causes of their own.
+func refusals(err error) []refusal {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return nil
+	}
+	var out []refusal
+	if d := status.Status().Details; d != nil {
+		for _, c := range d.Causes {
+			out = append(out, refusal{Field: c.Field, Message: c.Message})
+		}
+	}
+	for _, m := range unknownFieldRE.FindAllStringSubmatch(status.Status().Message, -1) {
+		out = append(out, refusal{Field: m[1] + m[2], Message: "unknown field"})
+	}
+	return out
+}
+
+var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"|\.?([A-Za-z0-9_.\[\]]+): field not declared in schema`)
+
+// expectRefusal asserts that err is the API server refusing the object at field (the
+// empty string for a rule on the whole object) with a message containing wantMessage.
+func expectRefusal(err error, kind, field, wantMessage string) {
+	GinkgoHelper()
+	Expect(err).To(HaveOccurred(), "the API server accepted an invalid %s", kind)
+	Expect(apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err)).To(BeTrue(), "want a validation error, got %v", err)
+	Expect(refusals(err)).To(ContainElement(And(
+		HaveField("Field", field),
+		HaveField("Message", ContainSubstring(wantMessage)),
+	)), "refusal of %s: %v", kind, err)
 }
 
 var _ client.Object = &unstructured.Unstructured{}

@@ -40,6 +40,9 @@ type chartCase struct {
 	metrics        bool
 	serviceMonitor bool
 	networkPolicy  bool
+	// egress are the protocol/port pairs the NetworkPolicy must let out (all of them and no
+	// others); nil means the defaults: the API server, the gateway and DNS.
+	egress []string
 	// serviceAccount is the manager's ServiceAccount; createSA says whether the chart creates it.
 	serviceAccount string
 	createSA       bool
@@ -192,6 +195,20 @@ func chartCases(t *testing.T) []chartCase {
 				r.one(t, "NetworkPolicy", &np)
 				if len(np.Spec.Ingress) != 0 {
 					t.Errorf("ingress = %+v, want none (deny all)", np.Spec.Ingress)
+				}
+			}
+			return c
+		}(),
+		func() chartCase {
+			c := defaults(chartCase{name: "network policy denying all egress", set: []string{
+				"networkPolicy.enabled=true", "networkPolicy.egress.dns.enabled=false"},
+				setJSON: []string{"networkPolicy.egress.apiServer.ports=[]", "networkPolicy.egress.gateway.ports=[]"}})
+			c.networkPolicy, c.egress = true, []string{}
+			c.check = func(t *testing.T, r rendered) {
+				var np networkingv1.NetworkPolicy
+				r.one(t, "NetworkPolicy", &np)
+				if len(np.Spec.Egress) != 0 {
+					t.Errorf("egress = %+v, want none", np.Spec.Egress)
 				}
 			}
 			return c
@@ -400,7 +417,11 @@ func checkChart(t *testing.T, tc chartCase, r rendered) {
 	}
 	if tc.networkPolicy {
 		wantKinds["NetworkPolicy"] = 1
-		checkNetworkPolicy(t, r, d)
+		egress := tc.egress
+		if egress == nil {
+			egress = []string{"TCP/443", "TCP/53", "TCP/6443", "TCP/8080", "UDP/53"}
+		}
+		checkNetworkPolicy(t, r, d, egress)
 	}
 	if tc.gateway != nil {
 		wantKinds["GatewayConnection"] = 1
@@ -502,7 +523,7 @@ func tcpPort(p int32) networkingv1.NetworkPolicyPort {
 // checkNetworkPolicy asserts the NetworkPolicy selects the manager, lets in only the metrics
 // and health ports from selected namespaces, and lets out only port-scoped traffic: the API
 // server, the gateway and DNS.
-func checkNetworkPolicy(t *testing.T, r rendered, d deploymentFacts) {
+func checkNetworkPolicy(t *testing.T, r rendered, d deploymentFacts, egress []string) {
 	t.Helper()
 	var np networkingv1.NetworkPolicy
 	r.one(t, "NetworkPolicy", &np)
@@ -541,10 +562,8 @@ func checkNetworkPolicy(t *testing.T, r rendered, d deploymentFacts) {
 			out[string(deref(p.Protocol))+"/"+p.Port.String()] = true
 		}
 	}
-	for _, want := range []string{"TCP/443", "TCP/6443", "TCP/8080", "UDP/53", "TCP/53"} {
-		if !out[want] {
-			t.Errorf("egress does not allow %s (allowed: %v)", want, sortedKeys(out))
-		}
+	if got := sortedKeys(out); !slices.Equal(got, egress) {
+		t.Errorf("egress allows %v, want %v", got, egress)
 	}
 }
 
@@ -668,5 +687,41 @@ func TestChartCopiesAreCurrent(t *testing.T) {
 			rel, _ := filepath.Rel(root, dst)
 			t.Errorf("%s is not a copy of %s (run make manifests)", rel, src)
 		}
+	}
+}
+
+// TestHelmPackage packages the chart and renders the archive: everything a template reads
+// (files/manager-role.yaml, crds/) must survive .helmignore, and ci/ must not ship.
+func TestHelmPackage(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(helmBin, "package", chartDir, "--destination", dir); err != nil {
+		t.Fatal(err)
+	}
+	archives, err := filepath.Glob(filepath.Join(dir, "openshell-operator-*.tgz"))
+	if err != nil || len(archives) != 1 {
+		t.Fatalf("want one packaged chart, got %v (%v)", archives, err)
+	}
+	list, err := run("tar", "tzf", archives[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(list), "openshell-operator/ci/") {
+		t.Errorf("the package ships ci/:\n%s", list)
+	}
+	out, err := run(helmBin, "template", releaseName, archives[0], "--namespace", releaseNamespace,
+		"--include-crds", "--set", "gateway.create=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := parseObjects(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rendered{objs: objs}
+	checkCRDs(t, r)
+	checkManagerRules(t, r)
+	checkDeployment(t, r)
+	if n := len(r.ofKind("GatewayConnection")); n != 1 {
+		t.Errorf("the packaged chart renders %d GatewayConnections, want 1", n)
 	}
 }

@@ -1,6 +1,7 @@
 # openshell-operator Makefile (kubebuilder v4 conventions).
 
 IMG ?= ghcr.io/openshell-operator/openshell-operator:dev
+CHART_DIR ?= charts/openshell-operator
 LOCALBIN ?= $(shell pwd)/bin
 GOBIN_ENV = GOBIN=$(LOCALBIN)
 SHELL = /usr/bin/env bash -o pipefail
@@ -14,7 +15,14 @@ PROTOC_GEN_GO_VERSION ?= v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 GINKGO_VERSION ?= $(shell go list -m -f '{{.Version}}' github.com/onsi/ginkgo/v2 2>/dev/null || echo v2.28.1)
 GOLANGCI_LINT_VERSION ?= v2.15.0
-HELM_VERSION ?= v3.20.2
+HELM_VERSION ?= v3.22.0
+# helm's release build stamps its version and the Kubernetes version `helm template` and
+# `helm lint` assume (that of its client-go, v0.37 for helm v3.22); `go install` must pass the
+# same -X flags, else helm assumes Kubernetes 1.20 and refuses the chart's kubeVersion.
+HELM_KUBE_VERSION_MINOR ?= 37
+HELM_LDFLAGS = -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_KUBE_VERSION_MINOR) \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_VERSION_MINOR)
 
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
@@ -23,6 +31,7 @@ PROTOC_GEN_GO ?= $(LOCALBIN)/protoc-gen-go
 PROTOC_GEN_GO_GRPC ?= $(LOCALBIN)/protoc-gen-go-grpc
 GINKGO ?= $(LOCALBIN)/ginkgo
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
+HELM ?= $(LOCALBIN)/helm
 
 .PHONY: all
 all: build
@@ -38,6 +47,18 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate CRDs and RBAC from kubebuilder markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
+	@$(MAKE) --no-print-directory helm-sync
+
+.PHONY: helm-sync
+helm-sync: ## Copy the CRDs and the manager ClusterRole into the Helm chart (part of manifests).
+	rm -f $(CHART_DIR)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
+
+.PHONY: helm-lint
+helm-lint: helm ## Lint the Helm chart with its default values and every ci/*-values.yaml set.
+	$(HELM) lint --strict $(CHART_DIR)
+	for f in $(CHART_DIR)/ci/*-values.yaml; do $(HELM) lint --strict $(CHART_DIR) -f "$$f"; done
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -73,7 +94,7 @@ envtest: ## Provide kube-apiserver and etcd for envtest (cached under bin/k8s).
 	@hack/setup-envtest.sh >/dev/null
 
 .PHONY: test
-test: envtest ## Run unit, simulator, client and envtest suites.
+test: envtest helm kustomize ## Run unit, simulator, client, envtest and packaging suites.
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 30m
 
 FUZZTIME ?= 10s
@@ -112,7 +133,7 @@ test-e2e: envtest ## Real-process e2e: apiserver+etcd, simulator and manager bin
 
 ##@ Tools
 
-.PHONY: controller-gen kustomize buf protoc-gen-go protoc-gen-go-grpc ginkgo golangci-lint
+.PHONY: controller-gen kustomize buf protoc-gen-go protoc-gen-go-grpc ginkgo golangci-lint helm
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN): ; $(GOBIN_ENV) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 kustomize: $(KUSTOMIZE)
@@ -127,6 +148,8 @@ ginkgo: $(GINKGO)
 $(GINKGO): ; $(GOBIN_ENV) go install github.com/onsi/ginkgo/v2/ginkgo@$(GINKGO_VERSION)
 golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT): ; $(GOBIN_ENV) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+helm: $(HELM)
+$(HELM): ; $(GOBIN_ENV) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
 ##@ Benchmark
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fails when anything generated (proto code, deepcopy, CRDs, RBAC), go.mod/go.sum or formatting
-# is stale, or when vet / golangci-lint complain. Run by `make verify` and CI.
+# Fails when anything generated (proto code, deepcopy, CRDs, RBAC, and their copies in the Helm
+# chart), go.mod/go.sum or formatting is stale, or when vet / golangci-lint complain. Run by
+# `make verify` and CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,7 +15,7 @@ if ! git diff --exit-code --stat -- . ; then
   echo "verify: generated files, manifests or go.mod/go.sum are stale; run 'make proto generate manifests tidy' and commit" >&2
   exit 1
 fi
-untracked="$(git ls-files --others --exclude-standard -- gen api config)"
+untracked="$(git ls-files --others --exclude-standard -- gen api config charts)"
 if [[ -n "${untracked}" ]]; then
   echo "verify: generated files not committed:"; echo "${untracked}"; exit 1
 fi

@@ -111,7 +111,7 @@ func chartCases(t *testing.T) []chartCase {
 		func() chartCase {
 			c := defaults(chartCase{name: "defaults", values: []string{"default-values.yaml"}})
 			c.flags = map[string]string{"leader-elect": "true", "observation-mode": "watch",
-				"max-concurrent-reconciles": "4", "kube-api-qps": "50", "kube-api-burst": "100",
+				"max-concurrent-reconciles": "8", "kube-api-qps": "200", "kube-api-burst": "400",
 				"health-probe-bind-address": ":8081", "metrics-bind-address": ":8080"}
 			c.check = checkDefaultsMatchManager
 			return c

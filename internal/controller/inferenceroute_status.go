@@ -87,7 +87,20 @@ func inferenceRequest(ir *v1alpha1.InferenceRoute, providerGatewayName string) *
 // the version on every call, so it is only called when this is false.
 func inferenceRouteInSync(live *inferencev1.GetClusterInferenceResponse, want *inferencev1.SetClusterInferenceRequest) bool {
 	return live != nil && live.GetProviderName() == want.GetProviderName() &&
-		live.GetModelId() == want.GetModelId() && live.GetTimeoutSecs() == want.GetTimeoutSecs()
+		live.GetModelId() == want.GetModelId() && effectiveRouteTimeout(live.GetTimeoutSecs()) == effectiveRouteTimeout(want.GetTimeoutSecs())
+}
+
+// defaultRouteTimeoutSecs is what the gateway uses for timeout_secs 0 (semantics §4).
+const defaultRouteTimeoutSecs = 60
+
+// effectiveRouteTimeout compares timeouts as the gateway applies them: whether it reports an
+// unset timeout as 0 or as its default, the route is the same and needs no Set (which would
+// bump the version on every resync).
+func effectiveRouteTimeout(secs uint64) uint64 {
+	if secs == 0 {
+		return defaultRouteTimeoutSecs
+	}
+	return secs
 }
 
 // validatedEndpoints renders the endpoints the gateway probed as "url (protocol)".

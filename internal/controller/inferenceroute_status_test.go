@@ -138,6 +138,20 @@ func TestInferenceRouteInSync(t *testing.T) {
 			}
 		})
 	}
+	// timeoutSeconds unset: the gateway's default 60 s, however it reports it.
+	unset := &inferencev1.SetClusterInferenceRequest{ProviderName: "p", ModelId: "m"}
+	for _, tc := range []struct {
+		name string
+		live uint64
+		in   bool
+	}{{"reported as 0", 0, true}, {"reported as the default 60", 60, true}, {"another timeout", 30, false}} {
+		t.Run("unset timeout "+tc.name, func(t *testing.T) {
+			live := &inferencev1.GetClusterInferenceResponse{ProviderName: "p", ModelId: "m", TimeoutSecs: tc.live}
+			if got := inferenceRouteInSync(live, unset); got != tc.in {
+				t.Fatalf("in sync = %v, want %v", got, tc.in)
+			}
+		})
+	}
 	eps := validatedEndpoints([]*inferencev1.ValidatedEndpoint{{Url: "https://api.openai.com/v1", Protocol: "openai_chat_completions"}, {Url: "https://x"}})
 	if !slices.Equal(eps, []string{"https://api.openai.com/v1 (openai_chat_completions)", "https://x"}) {
 		t.Fatalf("validated endpoints = %v", eps)

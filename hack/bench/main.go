@@ -185,7 +185,12 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 	defer stopWatch()
 	followed := make(chan error, 1)
 	go func() { followed <- t.follow(watchCtx, c) }()
-	defer func() { stopWatch(); <-followed }()
+	defer func() {
+		stopWatch()
+		if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "bench: follow sandboxes: %v\n", err)
+		}
+	}()
 
 	base, err := calls(env.AdminAddr)
 	if err != nil {

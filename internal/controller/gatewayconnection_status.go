@@ -121,7 +121,7 @@ func handshakeFailure(endpoint string, err error) *outcome {
 func x509Detail(msg string) string {
 	for _, marker := range []string{"x509: ", "remote error: "} {
 		if i := strings.Index(msg, marker); i >= 0 {
-			return strings.TrimRight(msg[i:], "\"\" ")
+			return strings.TrimRight(msg[i:], "\" ")
 		}
 	}
 	return msg

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 
 	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
 	sandboxv1 "github.com/openshell-operator/openshell-operator/gen/openshell/sandbox/v1"
@@ -268,7 +270,14 @@ func (c *Client) unaryInterceptor(ctx context.Context, method string, req, reply
 		ctx, cancel = context.WithTimeout(ctx, c.opts.timeout)
 		defer cancel()
 	}
-	return invoker(c.withAuth(ctx), method, req, reply, cc, opts...)
+	err := invoker(c.withAuth(ctx), method, req, reply, cc, opts...)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && status.Code(err) != codes.DeadlineExceeded {
+		// When the deadline races the response, gRPC can report the stream reset the deadline
+		// caused ("RST_STREAM ... CANCEL", code Canceled), which reads as a terminal failure;
+		// what happened is the deadline, which is retried.
+		return status.Error(codes.DeadlineExceeded, "context deadline exceeded")
+	}
+	return err
 }
 
 // streamInterceptor adds auth only: streams (watch, exec) live as long as their context.

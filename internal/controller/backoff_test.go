@@ -27,8 +27,8 @@ func TestBackoffDelay(t *testing.T) {
 		{"zero failures is the first retry", custom, 0, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.b.delay(tc.failures); got != tc.want {
-				t.Errorf("delay(%d) = %s, want %s", tc.failures, got, tc.want)
+			if got := nthRetry(tc.b, tc.failures); got != tc.want {
+				t.Errorf("delay after %d failures = %s, want %s", tc.failures, got, tc.want)
 			}
 		})
 	}
@@ -53,21 +53,33 @@ func TestBackoffRateLimiterIsExponentialAndCapped(t *testing.T) {
 	}
 }
 
-func TestFailureCounts(t *testing.T) {
-	var f failureCounts
-	a := types.NamespacedName{Namespace: "ns", Name: "a"}
-	b := types.NamespacedName{Namespace: "ns", Name: "b"}
-	if n := f.failed(a); n != 1 {
-		t.Fatalf("first failure = %d", n)
+// nthRetry is the per-object delay after n consecutive failures of one object (the first
+// retry for n <= 1).
+func nthRetry(b Backoff, n int) time.Duration {
+	rl := b.perObject()
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "a"}}
+	var d time.Duration
+	for range max(n, 1) {
+		d = rl.When(req)
 	}
-	if n := f.failed(a); n != 2 {
-		t.Fatalf("second failure = %d", n)
+	return d
+}
+
+func TestPerObjectRetriesAreCountedApartAndReset(t *testing.T) {
+	rl := Backoff{Base: time.Second, Max: time.Minute}.perObject()
+	a := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "a"}}
+	b := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "b"}}
+	if d := rl.When(a); d != time.Second {
+		t.Fatalf("first failure = %s", d)
 	}
-	if n := f.failed(b); n != 1 {
-		t.Fatalf("objects are counted apart: %d", n)
+	if d := rl.When(a); d != 2*time.Second {
+		t.Fatalf("second failure = %s", d)
 	}
-	f.succeeded(a)
-	if n := f.failed(a); n != 1 {
-		t.Fatalf("a success resets: %d", n)
+	if d := rl.When(b); d != time.Second {
+		t.Fatalf("objects are counted apart: %s", d)
+	}
+	rl.Forget(a)
+	if d := rl.When(a); d != time.Second {
+		t.Fatalf("a success resets: %s", d)
 	}
 }

@@ -201,9 +201,9 @@ type observer struct {
 	waiting        map[string]string // name -> id
 	streams        map[string]context.CancelFunc
 	providerEvents chan<- event.GenericEvent
-	// providers are the managed gateway providers' resource versions at the last list.
-	providers       map[string]uint64
-	providerOwners  map[string]map[string]string
+	// providers are the managed gateway providers' metadata (resource version, ownership
+	// labels) at the last list, plus those the Provider controller converged since.
+	providers       map[string]*datamodelv1.ObjectMeta
 	providersListed time.Time
 	// platform are the platform events streamed per sandbox id, while it is followed.
 	platform map[string][]*openshellv1.PlatformEvent
@@ -304,30 +304,26 @@ func (l *observer) listProviders() error {
 	if err != nil {
 		return err
 	}
-	fresh := map[string]uint64{}
-	owners := map[string]map[string]string{}
+	fresh := map[string]*datamodelv1.ObjectMeta{}
 	for _, p := range all {
-		labels := p.GetMetadata().GetLabels()
-		if labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
-			continue
+		if md := p.GetMetadata(); md.GetLabels()[v1alpha1.LabelManagedBy] == v1alpha1.ManagedByValue {
+			fresh[md.GetName()] = md
 		}
-		name := p.GetMetadata().GetName()
-		fresh[name], owners[name] = p.GetMetadata().GetResourceVersion(), labels
 	}
 	l.mu.Lock()
-	old, oldOwners := l.providers, l.providerOwners
-	l.providers, l.providerOwners, l.providersListed = fresh, owners, time.Now()
+	old := l.providers
+	l.providers, l.providersListed = fresh, time.Now()
 	l.mu.Unlock()
 	// The first list compares with what the controller recorded since the start (nothing
 	// else is known yet: the Provider controller reconciles every Provider at start anyway).
-	for name, rv := range fresh {
-		if prev, ok := old[name]; !ok || prev != rv {
-			l.emitProvider(owners[name])
+	for name, md := range fresh {
+		if prev, ok := old[name]; !ok || prev.GetResourceVersion() != md.GetResourceVersion() {
+			l.emitProvider(md.GetLabels())
 		}
 	}
-	for name := range old {
+	for name, md := range old {
 		if _, ok := fresh[name]; !ok {
-			l.emitProvider(oldOwners[name])
+			l.emitProvider(md.GetLabels())
 		}
 	}
 	return nil
@@ -338,10 +334,9 @@ func (l *observer) recordProvider(p *datamodelv1.Provider) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.providers == nil {
-		l.providers, l.providerOwners = map[string]uint64{}, map[string]map[string]string{}
+		l.providers = map[string]*datamodelv1.ObjectMeta{}
 	}
-	name := p.GetMetadata().GetName()
-	l.providers[name], l.providerOwners[name] = p.GetMetadata().GetResourceVersion(), p.GetMetadata().GetLabels()
+	l.providers[p.GetMetadata().GetName()] = proto.Clone(p.GetMetadata()).(*datamodelv1.ObjectMeta)
 }
 
 func (l *observer) emitProvider(labels map[string]string) {

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -71,8 +72,10 @@ type SandboxReconciler struct {
 	// MaxConcurrentReconciles (default 1, controller-runtime's default).
 	MaxConcurrentReconciles int
 	// Backoff spaces the retries of a sandbox whose gateway calls keep failing.
-	Backoff  Backoff
-	failures failureCounts
+	Backoff Backoff
+	// retries spaces the retries of failed reconciles (Backoff per object); set up with the
+	// controller.
+	retries workqueue.TypedRateLimiter[reconcile.Request]
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch;update;patch
@@ -173,11 +176,11 @@ func (r *SandboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	switch {
 	case obs.Failure == nil:
-		r.failures.succeeded(req.NamespacedName)
+		r.retries.Forget(req)
 	case !obs.Failure.Terminal && result.RequeueAfter == 0:
 		// Retried with exponential backoff, like a returned error, without logging one
 		// error per sandbox and retry during an outage: the condition says it once.
-		result.RequeueAfter = r.Backoff.delay(r.failures.failed(req.NamespacedName))
+		result.RequeueAfter = r.retries.When(req)
 	}
 	if result.RequeueAfter == 0 {
 		result.RequeueAfter = r.requeueAfter(sb, d)
@@ -638,6 +641,7 @@ var connectionReadinessChanged = predicate.Funcs{
 
 // SetupWithManager registers the controller, its field indexes and watches.
 func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.retries = r.Backoff.perObject()
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxProviderIndex, func(o client.Object) []string {

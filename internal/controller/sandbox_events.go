@@ -39,31 +39,42 @@ func (m *sandboxEventMirror) mark(id string, ts int64) {
 	}
 }
 
-// newPlatformEvents reads the gateway's platform events of a sandbox with a short-lived
+// readPlatformEvents reads the gateway's platform events of a sandbox with a short-lived
 // WatchSandbox: the gateway sends the events so far, then a snapshot, where we stop.
-func newPlatformEvents(ctx context.Context, gw *gateway.Client, id string, after int64) ([]*openshellv1.PlatformEvent, int64, error) {
+func readPlatformEvents(ctx context.Context, gw *gateway.Client, id string) ([]*openshellv1.PlatformEvent, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	w, err := gw.Sandboxes.Watch(ctx, id, gateway.WatchOptions{FollowEvents: true, EventTail: 50})
+	w, err := gw.Sandboxes.Watch(ctx, id, gateway.WatchOptions{FollowEvents: true, EventTail: maxStreamedEvents})
 	if err != nil {
-		return nil, after, err
+		return nil, err
 	}
 	defer w.Close()
 	var out []*openshellv1.PlatformEvent
-	newest := after
 	for {
 		ev, err := w.Recv()
 		if err != nil {
-			return out, newest, err
+			return out, err
 		}
-		if e := ev.GetEvent(); e != nil && e.GetTimestampMs() > after {
+		if e := ev.GetEvent(); e != nil {
+			out = append(out, e)
+		}
+		if ev.GetSandbox() != nil {
+			return out, nil
+		}
+	}
+}
+
+// eventsAfter keeps the events newer than after and returns the newest timestamp seen.
+func eventsAfter(events []*openshellv1.PlatformEvent, after int64) ([]*openshellv1.PlatformEvent, int64) {
+	var out []*openshellv1.PlatformEvent
+	newest := after
+	for _, e := range events {
+		if e.GetTimestampMs() > after {
 			out = append(out, e)
 			newest = max(newest, e.GetTimestampMs())
 		}
-		if ev.GetSandbox() != nil {
-			return out, newest, nil
-		}
 	}
+	return out, newest
 }
 
 // streamedPlatformEvents returns the events the observation stream of a followed sandbox
@@ -88,22 +99,15 @@ func (r *SandboxReconciler) mirrorPlatformEvents(ctx context.Context, gw *gatewa
 	if known && wasReady && sb.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
 		return
 	}
-	var events []*openshellv1.PlatformEvent
-	newest := after
-	if streamed, ok := r.streamedPlatformEvents(obj, id); ok {
-		for _, e := range streamed {
-			if e.GetTimestampMs() > after {
-				events = append(events, e)
-				newest = max(newest, e.GetTimestampMs())
-			}
-		}
-	} else {
+	events, streamed := r.streamedPlatformEvents(obj, id)
+	if !streamed {
 		var err error
-		if events, newest, err = newPlatformEvents(ctx, gw, id, after); err != nil && len(events) == 0 {
+		if events, err = readPlatformEvents(ctx, gw, id); err != nil && len(events) == 0 {
 			logf.FromContext(ctx).V(1).Info("platform events unavailable", "sandboxID", id, "error", err.Error())
 			return
 		}
 	}
+	events, newest := eventsAfter(events, after)
 	for _, e := range events {
 		eventType := "Normal"
 		if e.GetType() == "Warning" {

@@ -271,13 +271,23 @@ func (c *Client) unaryInterceptor(ctx context.Context, method string, req, reply
 		defer cancel()
 	}
 	err := invoker(c.withAuth(ctx), method, req, reply, cc, opts...)
-	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && status.Code(err) != codes.DeadlineExceeded {
-		// When the deadline races the response, gRPC can report the stream reset the deadline
-		// caused ("RST_STREAM ... CANCEL", code Canceled), which reads as a terminal failure;
-		// what happened is the deadline, which is retried.
+	if cutByDeadline(ctx, err) {
 		return status.Error(codes.DeadlineExceeded, "context deadline exceeded")
 	}
 	return err
+}
+
+// cutByDeadline reports a call ended by its deadline but not reported as DeadlineExceeded.
+// The server enforces the deadline too and may reset the stream a moment before the
+// client's timer fires ("RST_STREAM ... CANCEL", code Canceled, while ctx is not done yet),
+// which would read as a terminal failure; what happened is the deadline, which is retried.
+// A caller's own cancellation stays Canceled.
+func cutByDeadline(ctx context.Context, err error) bool {
+	if _, ok := ctx.Deadline(); err == nil || !ok || errors.Is(ctx.Err(), context.Canceled) {
+		return false
+	}
+	code := status.Code(err)
+	return code == codes.Canceled || (code != codes.DeadlineExceeded && errors.Is(ctx.Err(), context.DeadlineExceeded))
 }
 
 // streamInterceptor adds auth only: streams (watch, exec) live as long as their context.

@@ -211,7 +211,7 @@ var _ = Describe("apply-time validation", func() {
 		Entry("route gatewayRef", "InferenceRoute", validRoute, "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
 		Entry("proposal sandboxRef", "PolicyProposal", validProposal, "sandboxRef: {name: other}", "spec.sandboxRef", "sandboxRef is immutable"),
 		Entry("proposal chunkID", "PolicyProposal", validProposal, "chunkID: c2", "spec.chunkID", "chunkID is immutable"),
-		Entry("proposal rejected back to pending", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: no", "decision: Pending", "spec", "a rejected proposal cannot go back to Pending"),
+		Entry("proposal rejected back to pending", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: unwanted", "decision: Pending", "spec", "a rejected proposal cannot go back to Pending"),
 		Entry("proposal rule of an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved\nrule: {endpoints: [{host: api.example.com, port: 443}]}", "rule: {endpoints: [{host: api.example.com, port: 8443}]}", "spec", "the rule of an approved proposal cannot change"),
 		Entry("proposal rule added to an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved", "rule: {endpoints: [{host: api.example.com, port: 443}]}", "spec", "the rule of an approved proposal cannot change"),
 	)

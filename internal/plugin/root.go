@@ -42,10 +42,10 @@ type options struct {
 func NewCommand(streams genericiooptions.IOStreams) *cobra.Command {
 	o := &options{flags: genericclioptions.NewConfigFlags(true), streams: streams, now: time.Now}
 	cmd := &cobra.Command{
-		Use:   "openshell",
+		Use: "openshell",
 		// kubectl runs plugins as "kubectl <name>"; help and usage say so.
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl openshell"},
-		Short: "Review OpenShell sandbox policy proposals and inspect sandboxes",
+		Short:       "Review OpenShell sandbox policy proposals and inspect sandboxes",
 		Long: `kubectl openshell reviews the network rules the OpenShell policy advisor proposes
 (PolicyProposals), exports a sandbox's effective policy for Git, and shows a sandbox's state.
 It uses only the Kubernetes API with your kubeconfig: deciding needs RBAC on policyproposals

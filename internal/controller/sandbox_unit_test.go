@@ -129,8 +129,8 @@ func TestSandboxBranches(t *testing.T) {
 				g.errs["Sandboxes.Create"] = status.Error(codes.DeadlineExceeded, "stream terminated by RST_STREAM with error code: CANCEL")
 			},
 			want: sandboxResult{Conditions: []string{
-				"Ready=False/GatewayUnavailable: create sandbox: the gateway did not answer before the call's deadline (spec.timeout of the GatewayConnection) (DeadlineExceeded)",
-				"Reconciling=True/GatewayUnavailable: create sandbox: the gateway did not answer before the call's deadline (spec.timeout of the GatewayConnection) (DeadlineExceeded)"},
+				"Ready=False/GatewayUnavailable: create sandbox: the gateway did not answer within the GatewayConnection's spec.timeout (DeadlineExceeded)",
+				"Reconciling=True/GatewayUnavailable: create sandbox: the gateway did not answer within the GatewayConnection's spec.timeout (DeadlineExceeded)"},
 				Requeue: defaultBackoffBase, Events: []string{"Warning/GatewayUnavailable"}},
 			calls: map[string]int{"Sandboxes.Get": 1, "Sandboxes.Create": 1}},
 		{name: "an invalid spec the gateway refuses stalls",

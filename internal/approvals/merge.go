@@ -27,17 +27,27 @@ type Rule struct {
 
 // Approved returns the rules of sandbox's proposals that the gateway approved, sorted by
 // proposal name so the result does not depend on list order. A proposal counts when its
-// gateway status is Approved and it carries the rule; its spec decision does not matter
-// (an approval made outside Kubernetes is effective all the same).
+// gateway status is Approved, or while the operator is sending its approval (status.inFlight,
+// recorded before the call, so a sandbox resync racing the call does not push the policy
+// without the rule); its spec decision does not matter otherwise (an approval made outside
+// Kubernetes is effective all the same, and an undo removes the rule on the gateway first).
 func Approved(proposals []v1alpha1.PolicyProposal, sandbox string) []Rule {
 	var out []Rule
 	for i := range proposals {
 		p := &proposals[i]
-		if p.Spec.SandboxRef.Name != sandbox || p.Status.GatewayStatus != v1alpha1.ChunkApproved ||
-			p.Status.RuleName == "" || p.Status.ProposedRule == nil || p.DeletionTimestamp != nil {
+		sending := p.Status.InFlight != nil && p.Status.InFlight.Decision == v1alpha1.ProposalApproved
+		if p.Spec.SandboxRef.Name != sandbox || p.Status.RuleName == "" || p.DeletionTimestamp != nil ||
+			(p.Status.GatewayStatus != v1alpha1.ChunkApproved && !sending) {
 			continue
 		}
-		out = append(out, Rule{Name: p.Status.RuleName, Rule: *p.Status.ProposedRule.DeepCopy(), Proposal: p.Name})
+		rule := p.Status.ProposedRule
+		if sending && p.Spec.Rule != nil {
+			rule = p.Spec.Rule
+		}
+		if rule == nil {
+			continue
+		}
+		out = append(out, Rule{Name: p.Status.RuleName, Rule: *rule.DeepCopy(), Proposal: p.Name})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Proposal < out[j].Proposal })
 	return out
@@ -75,6 +85,9 @@ func mergeRule(p *v1alpha1.SandboxPolicySpec, name string, rule v1alpha1.Network
 		if r.Name == "" {
 			r.Name = name
 		}
+		for i := range r.Endpoints {
+			r.Endpoints[i] = normalized(r.Endpoints[i])
+		}
 		p.NetworkPolicies[name] = r
 		return true
 	}
@@ -82,7 +95,7 @@ func mergeRule(p *v1alpha1.SandboxPolicySpec, name string, rule v1alpha1.Network
 	changed := false
 	for _, ep := range rule.Endpoints {
 		if !slices.ContainsFunc(target.Endpoints, func(have v1alpha1.NetworkEndpoint) bool { return sameEndpoint(have, ep) }) {
-			target.Endpoints = append(target.Endpoints, *ep.DeepCopy())
+			target.Endpoints = append(target.Endpoints, normalized(ep))
 			changed = true
 		}
 	}
@@ -129,6 +142,17 @@ func ports(ep v1alpha1.NetworkEndpoint) []v1alpha1.Port {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// normalized is ep with port folded into ports, as the gateway stores a merged rule (so the
+// merged policy compares equal to the gateway's revision).
+func normalized(ep v1alpha1.NetworkEndpoint) v1alpha1.NetworkEndpoint {
+	out := *ep.DeepCopy()
+	if out.Port != 0 {
+		out.Ports = ports(ep)
+		out.Port = 0
+	}
+	return out
 }
 
 // sameEndpoint compares endpoints with port and ports normalized (the gateway stores port

@@ -13,6 +13,11 @@ func ep(host string, port v1alpha1.Port) v1alpha1.NetworkEndpoint {
 	return v1alpha1.NetworkEndpoint{Host: host, Port: port}
 }
 
+// nep is an endpoint as the gateway stores a merged one (port folded into ports).
+func nep(host string, port v1alpha1.Port) v1alpha1.NetworkEndpoint {
+	return v1alpha1.NetworkEndpoint{Host: host, Ports: []v1alpha1.Port{port}}
+}
+
 func bin(paths ...string) []v1alpha1.NetworkBinary {
 	out := make([]v1alpha1.NetworkBinary, len(paths))
 	for i, p := range paths {
@@ -42,7 +47,7 @@ func TestMerge(t *testing.T) {
 			want: policy(map[string]v1alpha1.NetworkPolicyRule{"a": rule("a", github)})},
 		{name: "no spec policy: the rule is inserted and named",
 			rules:         []Rule{{Name: "github", Rule: rule("", github, "/usr/bin/curl"), Proposal: "p1"}},
-			want:          policy(map[string]v1alpha1.NetworkPolicyRule{"github": rule("github", github, "/usr/bin/curl")}),
+			want:          policy(map[string]v1alpha1.NetworkPolicyRule{"github": rule("github", []v1alpha1.NetworkEndpoint{nep("api.github.com", 443)}, "/usr/bin/curl")}),
 			wantNotInSpec: []string{"p1"}},
 		{name: "already in spec (port written as ports) counts as committed",
 			spec: policy(map[string]v1alpha1.NetworkPolicyRule{"github": rule("github",
@@ -59,7 +64,7 @@ func TestMerge(t *testing.T) {
 			spec:  policy(map[string]v1alpha1.NetworkPolicyRule{"github": rule("github", github)}),
 			rules: []Rule{{Name: "github", Rule: rule("github", []v1alpha1.NetworkEndpoint{ep("uploads.github.com", 443)}), Proposal: "p1"}},
 			want: policy(map[string]v1alpha1.NetworkPolicyRule{"github": rule("github",
-				[]v1alpha1.NetworkEndpoint{ep("api.github.com", 443), ep("uploads.github.com", 443)})}),
+				[]v1alpha1.NetworkEndpoint{ep("api.github.com", 443), nep("uploads.github.com", 443)})}),
 			wantNotInSpec: []string{"p1"}},
 		{name: "another name sharing an endpoint merges into the first such rule, skipping provider rules",
 			spec: policy(map[string]v1alpha1.NetworkPolicyRule{
@@ -76,11 +81,11 @@ func TestMerge(t *testing.T) {
 			spec:  policy(map[string]v1alpha1.NetworkPolicyRule{"a": rule("a", github)}),
 			rules: []Rule{{Name: "alt", Rule: rule("", []v1alpha1.NetworkEndpoint{ep("api.github.com", 8443)}), Proposal: "p1"}},
 			want: policy(map[string]v1alpha1.NetworkPolicyRule{"a": rule("a", github),
-				"alt": rule("alt", []v1alpha1.NetworkEndpoint{ep("api.github.com", 8443)})}),
+				"alt": rule("alt", []v1alpha1.NetworkEndpoint{nep("api.github.com", 8443)})}),
 			wantNotInSpec: []string{"p1"}},
 		{name: "two approvals of one rule: the second adds nothing",
 			rules: []Rule{{Name: "g", Rule: rule("g", github), Proposal: "p1"}, {Name: "g", Rule: rule("g", github), Proposal: "p2"}},
-			want:  policy(map[string]v1alpha1.NetworkPolicyRule{"g": rule("g", github)}), wantNotInSpec: []string{"p1"}},
+			want:  policy(map[string]v1alpha1.NetworkPolicyRule{"g": rule("g", []v1alpha1.NetworkEndpoint{nep("api.github.com", 443)})}), wantNotInSpec: []string{"p1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -125,12 +130,22 @@ func TestApproved(t *testing.T) {
 		proposal("r", "agent", v1alpha1.ChunkRejected, "r"),
 		proposal("o", "other", v1alpha1.ChunkApproved, "o"),
 		deleted, noRule,
+		func() v1alpha1.PolicyProposal {
+			p := proposal("s", "agent", v1alpha1.ChunkPending, "s")
+			p.Status.InFlight = &v1alpha1.ProposalOutcome{Decision: v1alpha1.ProposalApproved}
+			return p
+		}(),
+		func() v1alpha1.PolicyProposal {
+			p := proposal("u", "agent", v1alpha1.ChunkApproved, "u")
+			p.Status.InFlight = &v1alpha1.ProposalOutcome{Decision: v1alpha1.ProposalPending}
+			return p
+		}(),
 	}
 	var got []string
 	for _, r := range Approved(in, "agent") {
 		got = append(got, r.Proposal+"/"+r.Name)
 	}
-	if d := cmp.Diff([]string{"a/a", "z/z"}, got); d != "" {
+	if d := cmp.Diff([]string{"a/a", "s/s", "u/u", "z/z"}, got); d != "" {
 		t.Errorf("approved (-want +got):\n%s", d)
 	}
 }

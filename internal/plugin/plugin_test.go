@@ -292,11 +292,13 @@ func TestExportedPolicy(t *testing.T) {
 		pp("a", "elsewhere", "bot", 1, onGateway(v1alpha1.ChunkApproved), func(p *v1alpha1.PolicyProposal) { p.Status.RuleName = "bot" }),
 	}
 	got, notInSpec := exportedPolicy(sb, base, items, "web")
+	merged := *githubRule()
+	merged.Endpoints = []v1alpha1.NetworkEndpoint{{Host: "api.github.com", Ports: []v1alpha1.Port{443}}}
 	want := &v1alpha1.SandboxPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "openshell.dev/v1alpha1", Kind: "SandboxPolicy"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: "a", Name: "web"},
 		Spec: v1alpha1.SandboxPolicySpec{NetworkPolicies: map[string]v1alpha1.NetworkPolicyRule{
-			"pypi": base.NetworkPolicies["pypi"], "github": *githubRule()}},
+			"pypi": base.NetworkPolicies["pypi"], "github": merged}},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)

@@ -128,12 +128,8 @@ func (r *PolicyProposalReconciler) recordSeen(p *v1alpha1.PolicyProposal, quorum
 	if !shown || (p.Spec.Decision == v1alpha1.ProposalApproved && !approvals.QuorumMet(p, quorum) && gw != v1alpha1.ChunkApproved) {
 		return
 	}
-	prev := p.Status.InFlight
-	if prev == nil {
-		prev = p.Status.Outcome
-	}
 	o := &v1alpha1.ProposalOutcome{Decision: p.Spec.Decision, Generation: p.Generation, Time: nowTime()}
-	if prev != nil && prev.Decision == p.Spec.Decision {
+	if prev := p.Status.Outcome; prev != nil && prev.Decision == p.Spec.Decision && prev.Error == "" {
 		o.PolicyVersion, o.PolicyHash = prev.PolicyVersion, prev.PolicyHash
 	}
 	p.Status.Outcome, p.Status.InFlight = o, nil
@@ -156,6 +152,7 @@ func (r *PolicyProposalReconciler) carryOut(ctx context.Context, gw approvalsGat
 		st := fail(failed(v1alpha1.ReasonProgressing, "record the decision before sending it: "+err.Error(), retryBackoff))
 		return &st
 	}
+	intent := p.DeepCopy()
 	out := &v1alpha1.ProposalOutcome{Decision: decision, Generation: p.Generation}
 	var callErr error
 	what := string(act)
@@ -191,14 +188,22 @@ func (r *PolicyProposalReconciler) carryOut(ctx context.Context, gw approvalsGat
 	}
 	out.Time = nowTime()
 	p.Status.InFlight = nil
+	var f *failure
 	if callErr != nil {
-		f := gatewayFailure(what+" chunk", r.classify(act, callErr))
+		f = gatewayFailure(what+" chunk", r.classify(act, callErr))
 		out.Error = f.Message
-		p.Status.Outcome = out
+	}
+	p.Status.Outcome = out
+	// The outcome is written at once too: the kernel's write compares with the object as
+	// read before the intent, so it would not clear the intent it never saw.
+	if err := r.Status().Patch(ctx, p, client.MergeFrom(intent)); err != nil {
+		st := fail(failed(v1alpha1.ReasonProgressing, "record the gateway's answer: "+err.Error(), retryBackoff))
+		return &st
+	}
+	if f != nil {
 		st := fail(f)
 		return &st
 	}
-	p.Status.Outcome = out
 	return nil
 }
 

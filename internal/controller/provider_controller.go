@@ -54,12 +54,6 @@ type providerRecorder interface {
 	RecordProvider(gateway string, p *datamodelv1.Provider)
 }
 
-func (r *ProviderReconciler) eventf(obj *v1alpha1.Provider, typ, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, typ, reason, format, args...)
-	}
-}
-
 // sync reads the credentials Secret, then creates or updates the gateway provider.
 func (r *ProviderReconciler) sync(ctx context.Context, p *v1alpha1.Provider) step {
 	secret := &corev1.Secret{}
@@ -133,7 +127,7 @@ func (r *ProviderReconciler) converge(ctx context.Context, gw providerGateway, p
 		st := failCall("update provider", err)
 		return nil, &st
 	}
-	r.eventf(p, corev1.EventTypeNormal, eventUpdated, "updated gateway provider %s", name)
+	record(r.Recorder, p, corev1.EventTypeNormal, eventUpdated, "updated gateway provider %s", name)
 	return updated, nil
 }
 
@@ -151,9 +145,9 @@ func (r *ProviderReconciler) create(ctx context.Context, gw providerGateway, p *
 		return nil, &st
 	}
 	if p.Status.ProviderID != "" {
-		r.eventf(p, corev1.EventTypeNormal, eventRecreated, "gateway provider %s was missing and has been recreated", name)
+		record(r.Recorder, p, corev1.EventTypeNormal, eventRecreated, "gateway provider %s was missing and has been recreated", name)
 	} else {
-		r.eventf(p, corev1.EventTypeNormal, eventCreated, "created gateway provider %s", name)
+		record(r.Recorder, p, corev1.EventTypeNormal, eventCreated, "created gateway provider %s", name)
 	}
 	return created, nil
 }
@@ -195,7 +189,7 @@ func (r *ProviderReconciler) finalize(ctx context.Context, p *v1alpha1.Provider)
 		}
 		return failCall("deletion waits: delete provider", err)
 	}
-	r.eventf(p, corev1.EventTypeNormal, eventDeleted, "deleted gateway provider %s", name)
+	record(r.Recorder, p, corev1.EventTypeNormal, eventDeleted, "deleted gateway provider %s", name)
 	return step{Release: true}
 }
 

@@ -24,7 +24,11 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
-const providerSecretIndex = "spec.credentialsSecretRef.name"
+// Field indexes on Provider used to re-enqueue dependents.
+const (
+	providerSecretIndex  = "spec.credentialsSecretRef.name"
+	providerGatewayIndex = "spec.gatewayRef.name"
+)
 
 // ProviderReconciler reconciles Provider resources into gateway providers.
 type ProviderReconciler struct {
@@ -214,7 +218,12 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Provider{}, providerSecretIndex, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.Provider).Spec.CredentialsSecretRef.Name}
 	}); err != nil {
-		return err
+		return fmt.Errorf("index provider secrets: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Provider{}, providerGatewayIndex, func(o client.Object) []string {
+		return []string{gatewayRefName(o.(*v1alpha1.Provider).Spec.GatewayRef)}
+	}); err != nil {
+		return fmt.Errorf("index provider gatewayRef: %w", err)
 	}
 	k := newKernel(r.Client, kindProvider, func() *v1alpha1.Provider { return &v1alpha1.Provider{} }, kindSteps[*v1alpha1.Provider](r),
 		r.Recorder, true, r.Backoff, r.Retry)
@@ -241,16 +250,10 @@ func (r *ProviderReconciler) providersForSecret(ctx context.Context, obj client.
 
 func (r *ProviderReconciler) providersForConnection(ctx context.Context, obj client.Object) []reconcile.Request {
 	list := &v1alpha1.ProviderList{}
-	if err := r.List(ctx, list); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{providerGatewayIndex: obj.GetName()}); err != nil {
 		return nil
 	}
-	var matching []v1alpha1.Provider
-	for _, p := range list.Items {
-		if gatewayRefName(p.Spec.GatewayRef) == obj.GetName() {
-			matching = append(matching, p)
-		}
-	}
-	return requestsOf(matching)
+	return requestsOf(list.Items)
 }
 
 func providersOfSandbox(_ context.Context, obj client.Object) []reconcile.Request {

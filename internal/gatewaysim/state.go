@@ -49,35 +49,37 @@ type draftChunk struct {
 }
 
 type state struct {
-	seq         int64
-	sandboxes   map[string]*sandboxRec
-	providers   map[string]*providerRec
-	revisions   map[string][]*revision // by sandbox id, or globalScope
-	settings    map[string]map[string]*sandboxv1.SettingValue
-	settingsRev map[string]uint64
-	inference   map[string]*inferencev1.GetClusterInferenceResponse
-	drafts      map[string]*draftChunk // by chunk id
-	draftOrder  []string
-	history     map[string][]*openshellv1.DraftHistoryEntry
-	sessions    map[string]string // SSH token -> sandbox id
-	policyFail  map[string]string // sandbox name -> injected load error
-	watchers    map[string]map[chan struct{}]struct{}
-	timers      []*time.Timer
+	seq          int64
+	sandboxes    map[string]*sandboxRec
+	providers    map[string]*providerRec
+	revisions    map[string][]*revision // by sandbox id, or globalScope
+	settings     map[string]map[string]*sandboxv1.SettingValue
+	settingsRev  map[string]uint64
+	inference    map[string]*inferencev1.GetClusterInferenceResponse
+	drafts       map[string]*draftChunk // by chunk id
+	draftOrder   []string
+	draftVersion map[string]uint64 // by sandbox name: accepted submissions
+	history      map[string][]*openshellv1.DraftHistoryEntry
+	sessions     map[string]string // SSH token -> sandbox id
+	policyFail   map[string]string // sandbox name -> injected load error
+	watchers     map[string]map[chan struct{}]struct{}
+	timers       []*time.Timer
 }
 
 func newState() *state {
 	return &state{
-		sandboxes:   map[string]*sandboxRec{},
-		providers:   map[string]*providerRec{},
-		revisions:   map[string][]*revision{},
-		settings:    map[string]map[string]*sandboxv1.SettingValue{},
-		settingsRev: map[string]uint64{},
-		inference:   map[string]*inferencev1.GetClusterInferenceResponse{},
-		drafts:      map[string]*draftChunk{},
-		history:     map[string][]*openshellv1.DraftHistoryEntry{},
-		sessions:    map[string]string{},
-		policyFail:  map[string]string{},
-		watchers:    map[string]map[chan struct{}]struct{}{},
+		sandboxes:    map[string]*sandboxRec{},
+		providers:    map[string]*providerRec{},
+		revisions:    map[string][]*revision{},
+		settings:     map[string]map[string]*sandboxv1.SettingValue{},
+		settingsRev:  map[string]uint64{},
+		inference:    map[string]*inferencev1.GetClusterInferenceResponse{},
+		drafts:       map[string]*draftChunk{},
+		draftVersion: map[string]uint64{},
+		history:      map[string][]*openshellv1.DraftHistoryEntry{},
+		sessions:     map[string]string{},
+		policyFail:   map[string]string{},
+		watchers:     map[string]map[chan struct{}]struct{}{},
 	}
 }
 

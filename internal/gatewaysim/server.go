@@ -158,6 +158,16 @@ var mutating = map[string]bool{
 	"CreateSshSession": true, "RevokeSshSession": true, "ExecSandbox": true,
 }
 
+// sandboxOnly names the supervisor methods only a sandbox principal (a gateway-minted
+// sandbox JWT) may call. Every caller of the simulator is a user principal (its mTLS client
+// certificate or bearer token), so the gateway's authentication refuses them (semantics
+// §2.7, §5, §7.2).
+var sandboxOnly = map[string]bool{
+	"SubmitPolicyAnalysis": true, "ReportPolicyStatus": true, "GetSandboxProviderEnvironment": true,
+	"PushSandboxLogs": true, "ConnectSupervisor": true, "RelayStream": true,
+	"IssueSandboxToken": true, "RefreshSandboxToken": true,
+}
+
 func shortMethod(full string) string {
 	return full[strings.LastIndex(full, "/")+1:]
 }
@@ -198,6 +208,9 @@ func (s *Simulator) admit(ctx context.Context, fullMethod string) error {
 		if vals[0] != "Bearer "+s.opts.BearerToken {
 			return status.Error(codes.Unauthenticated, "invalid bearer token")
 		}
+	}
+	if sandboxOnly[m] {
+		return status.Error(codes.PermissionDenied, "this method requires a sandbox principal")
 	}
 	return nil
 }

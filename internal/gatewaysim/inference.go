@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
 	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
 )
 
@@ -25,13 +26,14 @@ var inferenceEndpoints = map[string][]*inferencev1.ValidatedEndpoint{
 }
 
 func normalizeRoute(route string) (string, error) {
+	route = strings.TrimSpace(route)
 	switch route {
 	case "", RouteInferenceLocal:
 		return RouteInferenceLocal, nil
 	case RouteSandboxSystem:
 		return RouteSandboxSystem, nil
 	}
-	return "", status.Errorf(codes.InvalidArgument, "unknown route '%s': expected '%s' or '%s'", route, RouteInferenceLocal, RouteSandboxSystem)
+	return "", status.Errorf(codes.InvalidArgument, "unknown route_name '%s'; expected '%s' or '%s'", route, RouteInferenceLocal, RouteSandboxSystem)
 }
 
 // SetClusterInference stores a route; every call bumps its version. Only no_verify skips
@@ -58,6 +60,9 @@ func (s *Simulator) SetClusterInference(_ context.Context, req *inferencev1.SetC
 	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "provider type '%s' is not supported for inference routing (supported: anthropic, nvidia, openai)", p.p.Type)
 	}
+	if !hasCredential(p.p) {
+		return nil, status.Errorf(codes.InvalidArgument, "provider '%s' has no non-empty credential to use for inference", req.GetProviderName())
+	}
 	var version uint64 = 1
 	if cur := st.inference[route]; cur != nil {
 		version = cur.Version + 1
@@ -75,6 +80,16 @@ func (s *Simulator) SetClusterInference(_ context.Context, req *inferencev1.SetC
 		}
 	}
 	return out, nil
+}
+
+// hasCredential: resolve_provider_route needs some non-empty credential (semantics §4 step 3).
+func hasCredential(p *datamodelv1.Provider) bool {
+	for _, v := range p.GetCredentials() {
+		if strings.TrimSpace(v) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // GetClusterInference returns a configured route, or NOT_FOUND when it was never set.

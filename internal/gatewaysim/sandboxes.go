@@ -3,6 +3,7 @@ package gatewaysim
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"time"
 
@@ -302,14 +303,37 @@ func (s *Simulator) driverDeleted(name, id string) {
 	s.state.notify(id)
 }
 
+// envKeyRE is is_valid_env_key: credential keys that do not match are never injected.
+var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// activeCredentialKeys are the keys a provider injects as environment variables now: valid
+// environment names whose credential has not expired (semantics §3.1, §3.4).
+func activeCredentialKeys(p *datamodelv1.Provider, now int64) []string {
+	var keys []string
+	for k := range p.GetCredentials() {
+		if !envKeyRE.MatchString(k) {
+			continue
+		}
+		if exp := p.GetCredentialExpiresAtMs()[k]; exp > 0 && exp <= now {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// checkProviders requires every named provider to exist and their active credential keys
+// not to collide between two different providers.
 func (st *state) checkProviders(names []string) error {
 	owner := map[string]string{}
+	now := nowMs()
 	for _, n := range names {
 		p := st.providers[n]
 		if p == nil {
 			return status.Errorf(codes.FailedPrecondition, "provider '%s' not found", n)
 		}
-		for k := range p.p.Credentials {
+		for _, k := range activeCredentialKeys(p.p, now) {
 			if other, ok := owner[k]; ok && other != n {
 				return status.Errorf(codes.FailedPrecondition, "credential env key '%s' is provided by both provider '%s' and provider '%s'; remove one of them", k, other, n)
 			}

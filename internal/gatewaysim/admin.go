@@ -23,6 +23,8 @@ import (
 //	POST /faults/clear
 //	POST /restart
 //	POST /sandboxes/{name}/phase                {"phase":"ERROR"}
+//	POST /sandboxes/{name}/driver-condition     {"status":"False","reason":"Unschedulable","message":"..."}
+//	POST /sandboxes/{name}/supervisor           {"connected":false}
 //	POST /sandboxes/{name}/policy-load-failure  {"error":"landlock failed"} ("" clears)
 //	POST /sandboxes/{name}/draft-chunks         {"ruleName":"pypi","rule":{...},"securityNotes":"..."}
 //	                                            -> 201 {"id":"...","superseded":["..."]}
@@ -95,6 +97,20 @@ func (s *Simulator) AdminHandler() http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /sandboxes/{name}/draft-chunks", s.adminDraftChunk)
+	mux.HandleFunc("POST /sandboxes/{name}/driver-condition", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Status, Reason, Message string }
+		if !decode(w, r, &req) {
+			return
+		}
+		writeStatus(w, s.DriverCondition(r.PathValue("name"), req.Status, req.Reason, req.Message))
+	})
+	mux.HandleFunc("POST /sandboxes/{name}/supervisor", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Connected bool }
+		if !decode(w, r, &req) {
+			return
+		}
+		writeStatus(w, s.SetSupervisorConnected(r.PathValue("name"), req.Connected))
+	})
 	mux.HandleFunc("GET /calls", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(s.Calls())
@@ -132,13 +148,8 @@ func (s *Simulator) adminDraftChunk(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	id, superseded, err := s.ProposeDraftChunk(r.PathValue("name"), in)
-	switch status.Code(err) {
-	case codes.OK:
-	case codes.NotFound:
-		http.Error(w, status.Convert(err).Message(), http.StatusNotFound)
-		return
-	default:
-		http.Error(w, status.Convert(err).Message(), http.StatusBadRequest)
+	if err != nil {
+		writeStatus(w, err)
 		return
 	}
 	if superseded == nil {
@@ -147,6 +158,21 @@ func (s *Simulator) adminDraftChunk(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "superseded": superseded})
+}
+
+// writeStatus answers 204 for nil, else the gRPC error's message with 404 for NOT_FOUND,
+// 409 for FAILED_PRECONDITION and 400 otherwise.
+func writeStatus(w http.ResponseWriter, err error) {
+	switch status.Code(err) {
+	case codes.OK:
+		w.WriteHeader(http.StatusNoContent)
+	case codes.NotFound:
+		http.Error(w, status.Convert(err).Message(), http.StatusNotFound)
+	case codes.FailedPrecondition:
+		http.Error(w, status.Convert(err).Message(), http.StatusConflict)
+	default:
+		http.Error(w, status.Convert(err).Message(), http.StatusBadRequest)
+	}
 }
 
 func defaultMethod(m string) string {

@@ -174,12 +174,19 @@ func (s *Simulator) driverReady(name, id string) {
 	if r == nil || r.sb.Metadata.Id != id || r.forced {
 		return
 	}
-	if p := r.sb.Status.Phase; p != openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING && p != openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN {
+	r.supervisor = true
+	if !promotable(r) {
 		return
 	}
 	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY, "")
 	r.event("Started", "supervisor session connected")
 	s.state.bump(r)
+}
+
+// promotable: a connected supervisor promotes PROVISIONING and UNKNOWN to READY (§1.2).
+func promotable(r *sandboxRec) bool {
+	p := r.sb.Status.Phase
+	return p == openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING || p == openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN
 }
 
 func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
@@ -202,8 +209,9 @@ func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
 }
 
 // ForcePhase pins a sandbox to phase, as a driver event would (ERROR gets a Ready=False
-// condition with a non-transient reason). Forcing PROVISIONING or READY releases the pin so
-// the simulated driver resumes. It reports whether the sandbox exists.
+// condition with a non-transient reason). Every phase but READY stays pinned: the simulated
+// driver and supervisor leave the sandbox alone until READY is forced (which releases the pin)
+// or a driver event arrives (DriverCondition). It reports whether the sandbox exists.
 func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -3,7 +3,6 @@ package gatewaysim
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -24,8 +23,11 @@ type sandboxRec struct {
 	sb     *openshellv1.Sandbox
 	seq    int64
 	events []*openshellv1.PlatformEvent
-	// forced pins a phase set through ForcePhase so the simulated driver leaves it alone.
+	// forced pins a phase set through ForcePhase (or DELETING) so the simulated driver and
+	// supervisor leave it alone.
 	forced bool
+	// supervisor says whether the simulated supervisor session is connected.
+	supervisor bool
 }
 
 type providerRec struct {
@@ -131,13 +133,22 @@ func newID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-var petAdjectives = []string{"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucky", "merry"}
-var petNouns = []string{"otter", "badger", "falcon", "lynx", "panda", "heron", "koala", "marten", "newt", "raven"}
+var petAdjectives = []string{
+	"able", "bold", "brave", "bright", "calm", "clever", "cosmic", "crisp", "daring", "eager",
+	"fancy", "gentle", "glad", "happy", "honest", "jolly", "keen", "kind", "lively", "lucky",
+	"merry", "nimble", "noble", "proud", "quick", "quiet", "rapid", "sunny", "swift", "witty",
+}
+var petNouns = []string{
+	"badger", "beaver", "bison", "cobra", "condor", "crane", "dingo", "eagle", "falcon", "ferret",
+	"gecko", "heron", "ibis", "jackal", "koala", "lemur", "lynx", "marten", "mole", "newt",
+	"otter", "panda", "puffin", "quail", "raven", "salmon", "tapir", "toucan", "walrus", "yak",
+}
 
+// petname is petname::petname(2, "-"): two words joined by "-", such as "brave-otter".
 func petname() string {
-	b := make([]byte, 3)
+	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s-%s-%d", petAdjectives[int(b[0])%len(petAdjectives)], petNouns[int(b[1])%len(petNouns)], b[2])
+	return petAdjectives[int(b[0])%len(petAdjectives)] + "-" + petNouns[int(b[1])%len(petNouns)]
 }
 
 func randomLetters(n int) string {

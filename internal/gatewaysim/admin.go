@@ -25,6 +25,7 @@ import (
 //	POST /sandboxes/{name}/phase                {"phase":"ERROR"}
 //	POST /sandboxes/{name}/driver-condition     {"status":"False","reason":"Unschedulable","message":"..."}
 //	POST /sandboxes/{name}/supervisor           {"connected":false}
+//	POST /sandboxes/{name}/logs                 {"level":"ERROR","source":"sandbox","message":"..."}
 //	POST /sandboxes/{name}/policy-load-failure  {"error":"landlock failed"} ("" clears)
 //	POST /sandboxes/{name}/draft-chunks         {"ruleName":"pypi","rule":{...},"securityNotes":"..."}
 //	                                            -> 201 {"id":"...","superseded":["..."]}
@@ -103,6 +104,17 @@ func (s *Simulator) AdminHandler() http.Handler {
 			return
 		}
 		writeStatus(w, s.DriverCondition(r.PathValue("name"), req.Status, req.Reason, req.Message))
+	})
+	mux.HandleFunc("POST /sandboxes/{name}/logs", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Source, Level, Target, Message string }
+		if !decode(w, r, &req) {
+			return
+		}
+		if !s.AppendLog(r.PathValue("name"), LogLine{Source: req.Source, Level: req.Level, Target: req.Target, Message: req.Message}) {
+			http.Error(w, "sandbox not found", http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /sandboxes/{name}/supervisor", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Connected bool }

@@ -156,8 +156,11 @@ func (s *Simulator) CreateSandbox(_ context.Context, req *openshellv1.CreateSand
 	return &openshellv1.SandboxResponse{Sandbox: proto.Clone(sb).(*openshellv1.Sandbox)}, nil
 }
 
+// event records a platform event and the gateway's INFO log line about it.
 func (r *sandboxRec) event(reason, msg string) {
-	r.events = append(r.events, &openshellv1.PlatformEvent{TimestampMs: nowMs(), Source: platformEventSrc, Type: platformEventNorm, Reason: reason, Message: msg})
+	now := nowMs()
+	r.events = append(r.events, &openshellv1.PlatformEvent{TimestampMs: now, Source: platformEventSrc, Type: platformEventNorm, Reason: reason, Message: msg})
+	r.logs = append(r.logs, &openshellv1.SandboxLogLine{SandboxId: r.sb.Metadata.Id, TimestampMs: now, Level: "INFO", Target: "openshell_server", Message: reason + ": " + msg, Source: logSourceGateway})
 }
 
 // bump is the CAS write every mutation performs: resource_version + 1, even for no-ops.
@@ -473,27 +476,36 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// WatchSandbox streams snapshots (and platform events when asked) of one sandbox by id.
-// stop_on_terminal closes the stream only on READY, as the real gateway does.
+// WatchSandbox streams snapshots (and platform events and log lines when asked) of one
+// sandbox by id. A snapshot is sent first and on every change notification; with
+// follow_logs the last log_tail_lines lines are replayed and new lines streamed as they are
+// written, filtered by log_since_ms. stop_on_terminal closes the stream only on READY, as
+// the real gateway does.
 func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream openshellv1.OpenShell_WatchSandboxServer) error {
 	if req.GetId() == "" {
 		return status.Error(codes.InvalidArgument, "id is required")
 	}
-	ch := make(chan struct{}, 1)
+	id := req.GetId()
+	ch, logCh := make(chan struct{}, 1), make(chan struct{}, 1)
 	s.mu.Lock()
 	st := s.state
-	if st.sandboxByID(req.GetId()) == nil {
+	r := st.sandboxByID(id)
+	if r == nil {
 		s.mu.Unlock()
 		return status.Error(codes.NotFound, "sandbox not found")
 	}
-	if st.watchers[req.GetId()] == nil {
-		st.watchers[req.GetId()] = map[chan struct{}]struct{}{}
+	register(st.watchers, id, ch)
+	var logs *logCursor
+	var pending []*openshellv1.SandboxLogLine
+	if req.GetFollowLogs() {
+		register(st.logWatchers, id, logCh)
+		logs, pending = newLogCursor(r, newLogFilter(req.GetLogSinceMs(), nil, ""), req.GetLogTailLines())
 	}
-	st.watchers[req.GetId()][ch] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(st.watchers[req.GetId()], ch)
+		delete(st.watchers[id], ch)
+		delete(st.logWatchers[id], logCh)
 		s.mu.Unlock()
 	}()
 
@@ -501,40 +513,67 @@ func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream op
 	if !req.GetFollowEvents() {
 		sentEvents = -1
 	}
+	snapshot := true
 	for {
 		s.mu.Lock()
-		r := st.sandboxByID(req.GetId())
+		r := st.sandboxByID(id)
 		var snap *openshellv1.Sandbox
 		var events []*openshellv1.PlatformEvent
 		if r != nil {
-			snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
+			if snapshot {
+				snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
+			}
 			if sentEvents >= 0 && sentEvents < len(r.events) {
 				events = append(events, r.events[sentEvents:]...)
 				sentEvents = len(r.events)
 			}
+			if logs != nil {
+				pending = append(pending, logs.take(r)...)
+			}
 		}
 		s.mu.Unlock()
-		if snap == nil {
+		if r == nil {
 			return nil
 		}
+		for _, l := range pending {
+			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Log{Log: l}}); err != nil {
+				return err
+			}
+		}
+		pending = nil
 		for _, e := range events {
 			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Event{Event: e}}); err != nil {
 				return err
 			}
 		}
-		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: snap}}); err != nil {
-			return err
-		}
-		if req.GetStopOnTerminal() && snap.Status.GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
-			return nil
+		if snap != nil {
+			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: snap}}); err != nil {
+				return err
+			}
+			if req.GetStopOnTerminal() && snap.Status.GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+				return nil
+			}
 		}
 		select {
 		case _, ok := <-ch:
 			if !ok {
 				return status.Error(codes.Unavailable, "gateway restarted")
 			}
+			snapshot = true
+		case _, ok := <-logCh:
+			if !ok {
+				return status.Error(codes.Unavailable, "gateway restarted")
+			}
+			snapshot = false
 		case <-stream.Context().Done():
 			return nil
 		}
 	}
+}
+
+func register(all map[string]map[chan struct{}]struct{}, id string, ch chan struct{}) {
+	if all[id] == nil {
+		all[id] = map[chan struct{}]struct{}{}
+	}
+	all[id][ch] = struct{}{}
 }

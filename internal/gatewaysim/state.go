@@ -23,6 +23,7 @@ type sandboxRec struct {
 	sb     *openshellv1.Sandbox
 	seq    int64
 	events []*openshellv1.PlatformEvent
+	logs   []*openshellv1.SandboxLogLine
 	// forced pins a phase set through ForcePhase (or DELETING) so the simulated driver and
 	// supervisor leave it alone.
 	forced bool
@@ -65,6 +66,7 @@ type state struct {
 	sessions     map[string]string // SSH token -> sandbox id
 	policyFail   map[string]string // sandbox name -> injected load error
 	watchers     map[string]map[chan struct{}]struct{}
+	logWatchers  map[string]map[chan struct{}]struct{} // woken when a log line is written
 	timers       []*time.Timer
 }
 
@@ -82,6 +84,7 @@ func newState() *state {
 		sessions:     map[string]string{},
 		policyFail:   map[string]string{},
 		watchers:     map[string]map[chan struct{}]struct{}{},
+		logWatchers:  map[string]map[chan struct{}]struct{}{},
 	}
 }
 
@@ -90,11 +93,13 @@ func (st *state) stopTimers() {
 		t.Stop()
 	}
 	st.timers = nil
-	for id, ws := range st.watchers {
-		for ch := range ws {
-			close(ch)
+	for _, all := range []map[string]map[chan struct{}]struct{}{st.watchers, st.logWatchers} {
+		for id, ws := range all {
+			for ch := range ws {
+				close(ch)
+			}
+			delete(all, id)
 		}
-		delete(st.watchers, id)
 	}
 }
 
@@ -104,8 +109,10 @@ func (st *state) next() int64 {
 }
 
 // notify wakes every WatchSandbox stream of the sandbox id.
-func (st *state) notify(id string) {
-	for ch := range st.watchers[id] {
+func (st *state) notify(id string) { wake(st.watchers[id]) }
+
+func wake(ws map[chan struct{}]struct{}) {
+	for ch := range ws {
 		select {
 		case ch <- struct{}{}:
 		default:

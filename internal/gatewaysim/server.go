@@ -156,6 +156,7 @@ var mutating = map[string]bool{
 	"SetClusterInference": true, "ApproveDraftChunk": true, "RejectDraftChunk": true,
 	"ApproveAllDraftChunks": true, "EditDraftChunk": true, "UndoDraftChunk": true, "ClearDraftChunks": true,
 	"CreateSshSession": true, "RevokeSshSession": true, "ExecSandbox": true,
+	"ImportProviderProfiles": true, "DeleteProviderProfile": true,
 }
 
 // sandboxOnly names the supervisor methods only a sandbox principal (a gateway-minted

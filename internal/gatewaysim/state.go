@@ -55,7 +55,8 @@ type state struct {
 	seq          int64
 	sandboxes    map[string]*sandboxRec
 	providers    map[string]*providerRec
-	revisions    map[string][]*revision // by sandbox id, or globalScope
+	profiles     map[string]*openshellv1.ProviderProfile // custom provider profiles by id
+	revisions    map[string][]*revision                  // by sandbox id, or globalScope
 	settings     map[string]map[string]*sandboxv1.SettingValue
 	settingsRev  map[string]uint64
 	inference    map[string]*inferencev1.GetClusterInferenceResponse
@@ -74,6 +75,7 @@ func newState() *state {
 	return &state{
 		sandboxes:    map[string]*sandboxRec{},
 		providers:    map[string]*providerRec{},
+		profiles:     map[string]*openshellv1.ProviderProfile{},
 		revisions:    map[string][]*revision{},
 		settings:     map[string]map[string]*sandboxv1.SettingValue{},
 		settingsRev:  map[string]uint64{},

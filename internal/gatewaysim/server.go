@@ -45,6 +45,9 @@ type Options struct {
 	BearerToken string
 	// DefaultImage replaces DefaultImage when set.
 	DefaultImage string
+	// InferenceProbe says which endpoints SetClusterInference's verification connects to;
+	// the default, ProbeLoopback, never leaves the machine.
+	InferenceProbe InferenceProbe
 }
 
 // Simulator is an in-memory OpenShell gateway.

@@ -5,6 +5,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 )
 
@@ -19,6 +20,8 @@ func TestSandboxPrincipalMethodsRefuseUsers(t *testing.T) {
 	_, err = h.rpc.ReportPolicyStatus(c, &openshellv1.ReportPolicyStatusRequest{SandboxId: sb.GetMetadata().GetId(), Version: 1, Status: openshellv1.PolicyStatus_POLICY_STATUS_LOADED})
 	wantCode(t, err, codes.PermissionDenied)
 	_, err = h.rpc.GetSandboxProviderEnvironment(c, &openshellv1.GetSandboxProviderEnvironmentRequest{SandboxId: sb.GetMetadata().GetId()})
+	wantCode(t, err, codes.PermissionDenied)
+	_, err = h.infer.GetInferenceBundle(c, &inferencev1.GetInferenceBundleRequest{})
 	wantCode(t, err, codes.PermissionDenied)
 }
 

@@ -184,6 +184,37 @@ func (st *state) approve(r *sandboxRec, c *draftChunk) (*openshellv1.UpdateConfi
 	return resp, nil
 }
 
+// unmergeChunk takes an approved chunk back out of the policy as remove_chunk_from_policy
+// does: the chunk's binary leaves its rule, and the rule goes when no binary is left, in a
+// new revision. A rule that is gone already (or a chunk without a binary whose rule still
+// has binaries) changes nothing and answers the latest revision.
+func (st *state) unmergeChunk(r *sandboxRec, c *draftChunk) (*openshellv1.UpdateConfigResponse, error) {
+	latest := st.latest(r.sb.Metadata.Id)
+	var rule *sandboxv1.NetworkPolicyRule
+	if latest != nil {
+		rule = latest.policy.GetNetworkPolicies()[c.chunk.RuleName]
+	}
+	remaining := 0
+	for _, b := range rule.GetBinaries() {
+		if b.GetPath() != c.chunk.Binary {
+			remaining++
+		}
+	}
+	var op *openshellv1.PolicyMergeOperation
+	switch {
+	case rule == nil || (remaining == len(rule.GetBinaries()) && remaining > 0):
+		if latest == nil {
+			return &openshellv1.UpdateConfigResponse{}, nil
+		}
+		return &openshellv1.UpdateConfigResponse{Version: latest.version, PolicyHash: latest.hash}, nil
+	case remaining == 0:
+		op = &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_RemoveRule{RemoveRule: &openshellv1.RemoveNetworkRule{RuleName: c.chunk.RuleName}}}
+	default:
+		op = &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_RemoveBinary{RemoveBinary: &openshellv1.RemoveNetworkBinary{RuleName: c.chunk.RuleName, BinaryPath: c.chunk.Binary}}}
+	}
+	return st.mergePolicy(r, []*openshellv1.PolicyMergeOperation{op})
+}
+
 // ApproveDraftChunk approves a pending (or rejected) chunk.
 func (s *Simulator) ApproveDraftChunk(_ context.Context, req *openshellv1.ApproveDraftChunkRequest) (*openshellv1.ApproveDraftChunkResponse, error) {
 	s.mu.Lock()
@@ -226,9 +257,7 @@ func (s *Simulator) RejectDraftChunk(_ context.Context, req *openshellv1.RejectD
 		if st.globalPolicyActive() {
 			return nil, status.Error(codes.FailedPrecondition, "policy is managed globally; delete global policy before sandbox policy update")
 		}
-		if _, err := st.mergePolicy(r, []*openshellv1.PolicyMergeOperation{{Operation: &openshellv1.PolicyMergeOperation_RemoveRule{
-			RemoveRule: &openshellv1.RemoveNetworkRule{RuleName: c.chunk.RuleName},
-		}}}); err != nil {
+		if _, err := st.unmergeChunk(r, c); err != nil {
 			return nil, err
 		}
 	default:
@@ -317,9 +346,7 @@ func (s *Simulator) UndoDraftChunk(_ context.Context, req *openshellv1.UndoDraft
 	if c.chunk.Status != chunkApproved {
 		return nil, wrongStatus(c, "'approved'")
 	}
-	resp, err := st.mergePolicy(r, []*openshellv1.PolicyMergeOperation{{Operation: &openshellv1.PolicyMergeOperation_RemoveRule{
-		RemoveRule: &openshellv1.RemoveNetworkRule{RuleName: c.chunk.RuleName},
-	}}})
+	resp, err := st.unmergeChunk(r, c)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	sandboxv1 "github.com/openshell-operator/openshell-operator/gen/openshell/sandbox/v1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 )
 
@@ -105,5 +106,55 @@ func TestAdminDraftChunkRefusals(t *testing.T) {
 				t.Fatalf("got %d %q, want %d", code, out, tc.want)
 			}
 		})
+	}
+}
+
+// TestRejectApprovedChunkRemovesItsBinary: rejecting (or undoing) an approved chunk takes its
+// binary out of the rule; the rule goes with the last binary (remove_chunk_from_policy).
+func TestRejectApprovedChunkRemovesItsBinary(t *testing.T) {
+	h := start(t, Options{})
+	h.sandbox(t, "a", nil)
+	c := tctx(t)
+	pip := h.proposeChunk(t, "a", `{"ruleName":"pypi","rule":{"endpoints":[{"host":"pypi.org","port":443}],"binaries":[{"path":"/usr/bin/pip"}]}}`)
+	curl := h.proposeChunk(t, "a", `{"ruleName":"pypi","rule":{"endpoints":[{"host":"pypi.org","port":443}],"binaries":[{"path":"/usr/bin/curl"}]}}`)
+	for _, id := range []string{pip.ID, curl.ID} {
+		if _, err := h.rpc.ApproveDraftChunk(c, &openshellv1.ApproveDraftChunkRequest{Name: "a", ChunkId: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rule := func() *sandboxv1.NetworkPolicyRule {
+		t.Helper()
+		st, err := h.rpc.GetSandboxPolicyStatus(c, &openshellv1.GetSandboxPolicyStatusRequest{Name: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.GetRevision().GetPolicy().GetNetworkPolicies()["pypi"]
+	}
+	if got := len(rule().GetBinaries()); got != 2 {
+		t.Fatalf("both approvals merged into one rule: %d binaries", got)
+	}
+	if _, err := h.rpc.RejectDraftChunk(c, &openshellv1.RejectDraftChunkRequest{Name: "a", ChunkId: pip.ID, Reason: "no pip"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := rule(); len(r.GetBinaries()) != 1 || r.GetBinaries()[0].GetPath() != "/usr/bin/curl" {
+		t.Fatalf("after rejecting the pip chunk the rule keeps curl only: %v", r)
+	}
+	if _, err := h.rpc.UndoDraftChunk(c, &openshellv1.UndoDraftChunkRequest{Name: "a", ChunkId: curl.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if r := rule(); r != nil {
+		t.Fatalf("undoing the last binary's chunk removes the rule: %v", r)
+	}
+	draft, err := h.rpc.GetDraftPolicy(c, &openshellv1.GetDraftPolicyRequest{Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range draft.GetChunks() {
+		if ch.GetId() == pip.ID && (ch.GetStatus() != chunkRejected || ch.GetRejectionReason() != "no pip") {
+			t.Fatalf("rejected chunk %v", ch)
+		}
+		if ch.GetId() == curl.ID && ch.GetStatus() != chunkPending {
+			t.Fatalf("undone chunk %v", ch)
+		}
 	}
 }

@@ -169,7 +169,7 @@ var mutating = map[string]bool{
 var sandboxOnly = map[string]bool{
 	"SubmitPolicyAnalysis": true, "ReportPolicyStatus": true, "GetSandboxProviderEnvironment": true,
 	"PushSandboxLogs": true, "ConnectSupervisor": true, "RelayStream": true,
-	"IssueSandboxToken": true, "RefreshSandboxToken": true,
+	"IssueSandboxToken": true, "RefreshSandboxToken": true, "GetInferenceBundle": true,
 }
 
 func shortMethod(full string) string {

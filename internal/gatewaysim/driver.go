@@ -57,7 +57,7 @@ func (s *Simulator) DriverCondition(name, condStatus, reason, message string) er
 	}}
 	r.event(reason, message)
 	if r.supervisor && promotable(r) {
-		setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY, "")
+		setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
 	}
 	s.state.bump(r)
 	return nil
@@ -82,7 +82,7 @@ func (s *Simulator) SetSupervisorConnected(name string, connected bool) error {
 	switch {
 	case r.forced:
 	case connected && promotable(r):
-		setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY, "")
+		setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
 		r.event("Started", "supervisor session connected")
 	case !connected && r.sb.Status.Phase == openshellv1.SandboxPhase_SANDBOX_PHASE_READY:
 		r.sb.Status.Phase = openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING

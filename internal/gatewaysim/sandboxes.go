@@ -181,7 +181,7 @@ func (s *Simulator) driverReady(name, id string) {
 	if !promotable(r) {
 		return
 	}
-	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY, "")
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
 	r.event("Started", "supervisor session connected")
 	s.state.bump(r)
 }
@@ -192,17 +192,15 @@ func promotable(r *sandboxRec) bool {
 	return p == openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING || p == openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN
 }
 
-func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
+// setPhase sets phase with the Ready condition the simulated driver reports for it.
+func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase) {
 	r.sb.Status.Phase = phase
 	cond := &openshellv1.SandboxCondition{Type: "Ready", LastTransitionTime: time.Now().UTC().Format(time.RFC3339)}
 	switch phase {
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_READY:
 		cond.Status, cond.Reason, cond.Message = "True", readyReason, readyMessage
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_ERROR:
-		if msg == "" {
-			msg = errorDefaultMsg
-		}
-		cond.Status, cond.Reason, cond.Message = "False", errorReason, msg
+		cond.Status, cond.Reason, cond.Message = "False", errorReason, errorDefaultMsg
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING:
 		cond.Status, cond.Reason, cond.Message = "False", "Deleting", deletingMessage
 	default:
@@ -223,7 +221,7 @@ func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool
 		return false
 	}
 	r.forced = phase != openshellv1.SandboxPhase_SANDBOX_PHASE_READY
-	setPhase(r, phase, "")
+	setPhase(r, phase)
 	r.event(phase.String(), "phase forced by the simulator")
 	s.state.bump(r)
 	return true
@@ -289,7 +287,7 @@ func (s *Simulator) DeleteSandbox(_ context.Context, req *openshellv1.DeleteSand
 		return nil, status.Error(codes.NotFound, "sandbox not found")
 	}
 	r.forced = true
-	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING, "")
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING)
 	r.event("Killing", "deleting sandbox")
 	st.bump(r)
 	delete(st.settings, r.sb.Metadata.Name)

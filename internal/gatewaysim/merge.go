@@ -28,6 +28,7 @@ func alwaysBlockedHost(host string) bool {
 	return false
 }
 
+//nolint:gocognit // one check per operation kind, in the gateway's order; to be split like applyMergeOp
 func validateMergeOp(i int, op *openshellv1.PolicyMergeOperation) error {
 	bad := func(format string, args ...any) error {
 		return status.Errorf(codes.InvalidArgument, "merge_operations[%d]: %s", i, fmt.Sprintf(format, args...))

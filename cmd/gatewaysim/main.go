@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
+	"github.com/openshell-operator/openshell-operator/internal/version"
 )
 
 func main() {
@@ -33,12 +34,17 @@ func run() error {
 		hosts         = flag.String("hosts", "localhost,127.0.0.1", "comma-separated server certificate names for --generate-certs")
 		adminListen   = flag.String("admin-listen", "127.0.0.1:0", "loopback address of the plain-HTTP fault-injection admin API (empty disables it)")
 		tokenFile     = flag.String("bearer-token-file", "", "require this bearer token (file content) on every RPC but Health")
+		printVersion  = flag.Bool("version", false, "print the version, commit and build date, then exit")
 		opts          gatewaysim.Options
 	)
 	flag.DurationVar(&opts.ProvisioningDelay, "provisioning-delay", 2*time.Second, "time a new sandbox stays PROVISIONING")
 	flag.DurationVar(&opts.DeletionDelay, "deletion-delay", time.Second, "time a deleted sandbox stays DELETING")
 	flag.DurationVar(&opts.PolicyPollInterval, "policy-poll-interval", time.Second, "simulated supervisor poll interval (policy PENDING -> LOADED)")
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.String("gatewaysim"))
+		return nil
+	}
 
 	var certs *gatewaysim.CertBundle
 	var err error

@@ -136,6 +136,10 @@ build: ## Build the manager and the gateway simulator, stamped with VERSION (--v
 	go build -ldflags '$(LDFLAGS)' -o bin/manager ./cmd
 	go build -ldflags '$(LDFLAGS)' -o bin/gatewaysim ./cmd/gatewaysim
 
+.PHONY: print-ldflags
+print-ldflags: ## Print the -ldflags every build stamps (VERSION, commit, commit time); test/packaging uses it.
+	@echo '$(LDFLAGS)'
+
 .PHONY: run
 run: ## Run the manager against the current kubeconfig.
 	go run ./cmd
@@ -161,8 +165,8 @@ test-image: image ## Check the image `make image` wrote (platforms, user, entryp
 	IMAGE_DIR=$(abspath $(IMAGE_DIR)) go test ./test/image/... -count=1 -v
 
 .PHONY: release-snapshot
-release-snapshot: goreleaser ## Dry run of the release build: the kubectl plugin for every platform, archives, checksums, krew manifest (dist/), nothing published.
-	GORELEASER_CURRENT_TAG=$(VERSION) $(GORELEASER) release --snapshot --clean --skip=publish
+release-snapshot: goreleaser ## Dry run of the release build: the kubectl plugin for every platform, archives, checksums, krew manifest (dist/), nothing signed or published.
+	GORELEASER=$(GORELEASER) hack/release-snapshot.sh
 
 .PHONY: demo
 demo: envtest ## Run apiserver+etcd, the gateway simulator and the operator locally; apply config/samples (Ctrl-C stops).

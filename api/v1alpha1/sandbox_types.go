@@ -164,6 +164,12 @@ type SandboxPolicyState struct {
 	// overriding this one's.
 	// +optional
 	GlobalPolicyVersion uint32 `json:"globalPolicyVersion,omitempty"`
+	// ApprovedRulesNotInSpec counts the rules approved through PolicyProposals that the
+	// Sandbox's spec (or its SandboxPolicy) does not contain yet. The operator keeps them in
+	// the desired policy, so a resync never reverts an approval; commit the output of
+	// `kubectl openshell policy export` to bring this back to 0.
+	// +optional
+	ApprovedRulesNotInSpec int32 `json:"approvedRulesNotInSpec,omitempty"`
 }
 
 // SandboxStatus is what the gateway reports of the sandbox.

@@ -139,7 +139,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		obs.Failure = failed(v1alpha1.ReasonDependencyNotReady, fmt.Sprintf("GatewayConnection %q: %v", refs.Connection, err), retryDependency)
 		return r.transitional()
 	}
-	desired, f := r.desiredSpec(ctx, sb)
+	desired, f := r.desiredSpec(ctx, sb, obs)
 	if f != nil {
 		obs.Failure = f
 		return r.transitional()
@@ -316,7 +316,7 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb
 }
 
 // desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady.
-func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox) (*openshellv1.SandboxSpec, *failure) {
+func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation) (*openshellv1.SandboxSpec, *failure) {
 	providers := map[string]*v1alpha1.Provider{}
 	for _, n := range sb.Spec.Providers {
 		p := &v1alpha1.Provider{}
@@ -345,6 +345,11 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		}
 		policySpec = &sp.Spec
 	}
+	policySpec, notInSpec, f := r.withApprovedRules(ctx, sb, policySpec)
+	if f != nil {
+		return nil, f
+	}
+	obs.ApprovedRulesNotInSpec = &notInSpec
 	policy, err := sandboxPolicyToGateway(policySpec)
 	if err != nil {
 		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
@@ -541,6 +546,7 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Sandbox{}).
 		Watches(&v1alpha1.Provider{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxProviderIndex, true))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
+		Watches(&v1alpha1.PolicyProposal{}, handler.EnqueueRequestsFromMapFunc(proposalSandbox)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
 			builder.WithPredicates(connectionReadinessChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: r.Backoff.rateLimiter()}).

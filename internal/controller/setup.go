@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
@@ -117,6 +118,21 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"), Backoff: opts.Backoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up SandboxPolicy controller: %w", err)
+	}
+	pokes := make(chan event.GenericEvent, 1024)
+	if err := (&PolicyProposalReconciler{
+		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"), Backoff: opts.Backoff,
+		Retry: opts.Retry, Pokes: pokes,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up PolicyProposal controller: %w", err)
+	}
+	drafts := &PolicyDraftReconciler{Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"),
+		Resync: opts.Resync, Pokes: pokes}
+	if observers != nil {
+		drafts.Drafts = observers.DraftEvents()
+	}
+	if err := drafts.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up PolicyProposal discovery: %w", err)
 	}
 	if err := (&InferenceRouteReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),

@@ -43,6 +43,7 @@ const (
 	validGateway  = "endpoint: gw:8080\ntls: {secretRef: {namespace: ns, name: tls}}"
 	validProvider = "type: openai\ncredentialsSecretRef: {name: creds}"
 	validRoute    = "providerRef: {name: p}\nmodel: m"
+	validProposal = "sandboxRef: {name: agent}\nchunkID: c1"
 )
 
 func sandboxWithPolicy(policyYAML string) string {
@@ -183,6 +184,21 @@ var _ = Describe("apply-time validation", func() {
 		Entry("route provider not a DNS subdomain", "InferenceRoute", "providerRef: {name: Open_AI}\nmodel: m", "spec.providerRef.name", "should match"),
 		Entry("route unknown route", "InferenceRoute", validRoute+"\nroute: public", "spec.route", "Unsupported value"),
 		Entry("route negative timeout", "InferenceRoute", validRoute+"\ntimeoutSeconds: -1", "spec.timeoutSeconds", "should be greater than or equal to 0"),
+		// PolicyProposal
+		Entry("proposal without sandbox", "PolicyProposal", "chunkID: c1", "spec.sandboxRef", "Required value"),
+		Entry("proposal sandbox in another namespace", "PolicyProposal", "sandboxRef: {name: agent, namespace: other}\nchunkID: c1", "spec.sandboxRef.namespace", "unknown field"),
+		Entry("proposal without chunk id", "PolicyProposal", "sandboxRef: {name: agent}", "spec.chunkID", "Required value"),
+		Entry("proposal unknown decision", "PolicyProposal", validProposal+"\ndecision: Maybe", "spec.decision", "Unsupported value"),
+		Entry("proposal rejected without a reason", "PolicyProposal", validProposal+"\ndecision: Rejected", "spec", "reason is required when the decision is Rejected"),
+		Entry("proposal rejected with an empty reason", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: ''", "spec", "reason is required when the decision is Rejected"),
+		Entry("proposal reason too long", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: "+strings.Repeat("r", 1025), "spec.reason", "Too long"),
+		Entry("proposal approvals while pending", "PolicyProposal", validProposal+"\napprovals: [{user: alice, time: '2026-05-04T09:00:00Z'}]", "spec", "approvals can only be recorded with the decision Approved"),
+		Entry("proposal two approvals by one user", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: [{user: alice, time: '2026-05-04T09:00:00Z'}, {user: alice, time: '2026-05-04T09:01:00Z'}]", "spec.approvals[1]", "Duplicate value"),
+		Entry("proposal approval without a time", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: [{user: alice}]", "spec.approvals[0].time", "Required value"),
+		Entry("proposal approval without a user", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: [{time: '2026-05-04T09:00:00Z'}]", "spec.approvals[0].user", "Required value"),
+		Entry("proposal more than 16 approvals", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: ["+approvalList(17)+"]", "spec.approvals", "must have at most 16 items"),
+		Entry("proposal replacement rule with a TLD wildcard", "PolicyProposal", validProposal+"\nrule: {endpoints: [{host: '*.com', port: 443}]}", "spec.rule.endpoints[0].host", "TLD-wide wildcard hosts are not allowed"),
+		Entry("proposal replacement rule without port", "PolicyProposal", validProposal+"\nrule: {endpoints: [{host: api.example.com}]}", "spec.rule.endpoints[0]", "port or ports is required"),
 	)
 
 	// The rules that refuse malformed values must not refuse well-formed ones.
@@ -238,6 +254,11 @@ var _ = Describe("apply-time validation", func() {
 		Entry("provider gatewayRef", "Provider", validProvider, "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
 		Entry("provider type", "Provider", validProvider, "type: anthropic", "spec.type", "type is immutable"),
 		Entry("route gatewayRef", "InferenceRoute", validRoute, "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
+		Entry("proposal sandboxRef", "PolicyProposal", validProposal, "sandboxRef: {name: other}", "spec.sandboxRef", "sandboxRef is immutable"),
+		Entry("proposal chunkID", "PolicyProposal", validProposal, "chunkID: c2", "spec.chunkID", "chunkID is immutable"),
+		Entry("proposal rejected back to pending", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: unwanted", "decision: Pending", "spec", "a rejected proposal cannot go back to Pending"),
+		Entry("proposal rule of an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved\nrule: {endpoints: [{host: api.example.com, port: 443}]}", "rule: {endpoints: [{host: api.example.com, port: 8443}]}", "spec", "the rule of an approved proposal cannot change"),
+		Entry("proposal rule added to an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved", "rule: {endpoints: [{host: api.example.com, port: 443}]}", "spec", "the rule of an approved proposal cannot change"),
 	)
 
 	It("defaults gatewayRef, updateStrategy and deletionPolicy", func() {
@@ -246,6 +267,32 @@ var _ = Describe("apply-time validation", func() {
 		Expect(obj.Object["spec"]).To(HaveKeyWithValue("gatewayRef", HaveKeyWithValue("name", "default")))
 		Expect(obj.Object["spec"]).To(HaveKeyWithValue("updateStrategy", "Recreate"))
 		Expect(obj.Object["spec"]).To(HaveKeyWithValue("deletionPolicy", "Delete"))
+	})
+
+	It("accepts a reviewer's transitions on a proposal and defaults its decision to Pending", func() {
+		obj := object("PolicyProposal", validProposal)
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("decision", "Pending"))
+		steps := []string{
+			"{decision: Pending, rule: {endpoints: [{host: api.example.com, port: 443}]}}",                                              // edit
+			"{decision: Approved, approvals: [{user: alice, time: '2026-05-04T09:00:00Z'}]}",                                            // approve
+			"{decision: Approved, approvals: [{user: alice, time: '2026-05-04T09:00:00Z'}, {user: bob, time: '2026-05-04T09:01:00Z'}]}", // second approver
+			"{decision: Pending, approvals: null, rule: {endpoints: [{host: api.example.com, port: 8443}]}}",                            // undo and edit again
+			"{decision: Rejected, reason: not needed}",                                                                                  // reject
+			"{decision: Approved, reason: null}",                                                                                        // approve a rejected one
+		}
+		for _, step := range steps {
+			patch := map[string]any{}
+			Expect(sigsyaml.Unmarshal([]byte(step), &patch)).To(Succeed())
+			for k, v := range patch {
+				if v == nil {
+					unstructured.RemoveNestedField(obj.Object, "spec", k)
+					continue
+				}
+				Expect(unstructured.SetNestedField(obj.Object, v, "spec", k)).To(Succeed())
+			}
+			Expect(k8sClient.Update(ctx, obj)).To(Succeed(), "step %s", step)
+		}
 	})
 
 	It("accepts every sample in config/samples", func() {
@@ -282,7 +329,7 @@ var _ = Describe("apply-time validation", func() {
 	It("documents every field of every CRD (kubectl explain)", func() {
 		files, err := filepath.Glob(filepath.Join("..", "..", "config", "crd", "bases", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(files).To(HaveLen(5))
+		Expect(files).To(HaveLen(6))
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			Expect(err).NotTo(HaveOccurred())
@@ -331,6 +378,15 @@ const (
 // allowedIPs is a policy with one endpoint restricted to the given addresses.
 func allowedIPs(entries ...string) string {
 	return fmt.Sprintf("networkPolicies: {r: {endpoints: [{host: db.example.com, port: 5432, allowedIps: ['%s']}]}}", strings.Join(entries, "', '"))
+}
+
+// approvalList is n approvals by distinct users, as flow-style YAML items.
+func approvalList(n int) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprintf("{user: u%d, time: '2026-05-04T09:00:00Z'}", i)
+	}
+	return strings.Join(items, ", ")
 }
 
 // nameList is "<prefix>0, <prefix>1, ..." with n names.

@@ -19,6 +19,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -29,15 +30,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	openshellv1alpha1 "github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/controller"
+	"github.com/openshell-operator/openshell-operator/internal/version"
 )
 
 var scheme = runtime.NewScheme()
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(openshellv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 }
 
 func main() {
@@ -68,9 +70,14 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 400, "Kubernetes client burst.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
 		"Serve net/http/pprof on this address (for example 127.0.0.1:6060); empty disables it.")
+	printVersion := flag.Bool("version", false, "Print the version, commit and build date, then exit.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.String("manager"))
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
 

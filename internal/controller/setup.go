@@ -86,7 +86,7 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("set up metrics: %w", err)
 	}
 	// core/v1 events: what `kubectl describe` shows and Argo CD / Flux users read.
-	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck
+	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck // core/v1 events are what kubectl describe, Argo CD and Flux show
 	if err := (&GatewayConnectionReconciler{
 		Client: mgr.GetClient(), Connections: conns, Recorder: recorder("gatewayconnection-controller"), ProbeInterval: opts.ProbeInterval,
 		Observers: observers, Backoff: opts.Backoff,

@@ -256,6 +256,23 @@ var _ = Describe("PolicyProposal", func() {
 		}, timeout, interval).Should(Succeed())
 	})
 
+	It("shows a chunk superseded by a newer one for the same host, port and binary, and never decides it", func() {
+		sb, gwName := proposalSandbox()
+		old, oldID := propose(sb, gwName, "api.github.com", "")
+		newer, newID := propose(sb, gwName, "api.github.com", "")
+		Expect(newID).NotTo(Equal(oldID))
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(old), old)).To(Succeed())
+			g.Expect(old.Status.SupersededBy).To(Equal(newID))
+			g.Expect(old.Status.GatewayStatus).To(Equal(v1alpha1.ChunkRejected))
+			g.Expect(meta.FindStatusCondition(old.Status.Conditions, v1alpha1.ConditionReady).Message).To(Equal("superseded by chunk " + newID))
+		}, timeout, interval).Should(Succeed())
+		decide(old, func(s *v1alpha1.PolicyProposalSpec) { s.Decision = v1alpha1.ProposalApproved })
+		Consistently(chunkStatus(gwName, oldID), "2s", interval).Should(Equal("rejected"))
+		Expect(approvedHistory(gwName, oldID)).To(BeZero())
+		Expect(newer.Status.SupersededBy).To(BeEmpty())
+	})
+
 	It("waits for the namespace's quorum, and never approves twice after a restart between decision and call", func() {
 		sb, gwName := proposalSandbox()
 		ns := &corev1.Namespace{}

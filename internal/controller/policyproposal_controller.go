@@ -11,10 +11,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -234,6 +238,27 @@ func (r *PolicyProposalReconciler) event(p *v1alpha1.PolicyProposal, reason, for
 	}
 }
 
+// quorumChanged passes Namespace updates that change the approval quorum annotation.
+var quorumChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetAnnotations()[v1alpha1.AnnotationApprovalQuorum] != e.ObjectNew.GetAnnotations()[v1alpha1.AnnotationApprovalQuorum]
+	},
+}
+
+// namespaceProposals maps a Namespace to its PolicyProposals (a new quorum may complete or
+// reopen their approvals).
+func (r *PolicyProposalReconciler) namespaceProposals(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1alpha1.PolicyProposalList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		logf.FromContext(ctx).Error(err, "list policy proposals of a namespace", "namespace", o.GetName())
+		return nil
+	}
+	return requestsOf(list.Items)
+}
+
 // findChunk returns the sandbox's chunk with id, nil when the gateway has none.
 func findChunk(ctx context.Context, gw approvalsGateway, sandbox, id string) (*openshellv1.PolicyChunk, error) {
 	resp, err := gw.GetDraft(ctx, sandbox, "")
@@ -254,6 +279,7 @@ func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		kindSteps[*v1alpha1.PolicyProposal](r), r.Recorder, false, r.Backoff, r.Retry)
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PolicyProposal{}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProposals), builder.WithPredicates(quorumChanged)).
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Named("policyproposal")
 	if r.Pokes != nil {

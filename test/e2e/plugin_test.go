@@ -90,9 +90,12 @@ var _ = Describe("kubectl openshell (the plugin binary)", Ordered, func() {
 			g.Expect(strings.Fields(out)).To(HaveLen(1))
 			proposal = strings.TrimPrefix(strings.TrimSpace(out), "policyproposal.openshell.dev/")
 		}, 90*time.Second, time.Second).Should(Succeed())
-		out, _, err := openshell(ctx, "proposals", "-n", approvalsNamespace)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(out).To(MatchRegexp(proposal + `\s+agent\s+api.github.com:443\s+/usr/bin/curl\s+false\s+Pending\s+Pending`))
+		// Listed at once, mirrored once the operator has read the chunk.
+		Eventually(func(g Gomega) string {
+			out, _, err := openshell(ctx, "proposals", "-n", approvalsNamespace)
+			g.Expect(err).NotTo(HaveOccurred())
+			return out
+		}, 90*time.Second, time.Second).Should(MatchRegexp(proposal + `\s+agent\s+api.github.com:443\s+/usr/bin/curl\s+false\s+Pending\s+Pending`))
 	}, SpecTimeout(2*time.Minute))
 
 	It("approves it in the caller's verified name; the gateway merges the rule", func(ctx SpecContext) {

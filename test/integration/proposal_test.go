@@ -312,6 +312,21 @@ var _ = Describe("PolicyProposal", func() {
 		Expect(approvedHistory(gwName, id)).To(Equal(1))
 	})
 
+	It("acts on a quorum lowered on the namespace", func() {
+		sb, gwName := proposalSandbox()
+		ns := &corev1.Namespace{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: sb.Namespace}, ns)).To(Succeed())
+		Expect(edit(ns, func() { ns.Annotations = map[string]string{v1alpha1.AnnotationApprovalQuorum: "3"} })).To(Succeed())
+		p, id := propose(sb, gwName, "api.github.com", "")
+		decide(p, func(s *v1alpha1.PolicyProposalSpec) {
+			s.Decision = v1alpha1.ProposalApproved
+			s.Approvals = []v1alpha1.ProposalApproval{{User: "alice", Time: metav1.Now()}}
+		})
+		Eventually(readyMessage(p), timeout, interval).Should(Equal("True/1 of 3 approvals"))
+		Expect(edit(ns, func() { ns.Annotations[v1alpha1.AnnotationApprovalQuorum] = "1" })).To(Succeed())
+		Eventually(chunkStatus(gwName, id), timeout, interval).Should(Equal("approved"))
+	})
+
 	It("is refused while a global policy is active, says so, and approves once it is gone", func() {
 		sb, gwName := proposalSandbox()
 		p, id := propose(sb, gwName, "api.github.com", "")

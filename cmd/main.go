@@ -105,8 +105,7 @@ func main() {
 		setupLog.Error(err, "invalid flags")
 		os.Exit(2)
 	}
-	// Ready for controller.Options.ClusterResourceNamespaces once the reconcile kernel has it;
-	// until then only the caches use them.
+	ctrlOpts.ClusterResourceNamespaces = scope.ClusterResourceNamespaces
 	setupLog.Info("scope", "watchNamespaces", scope.WatchNamespaces,
 		"clusterResourceNamespaces", scope.ClusterResourceNamespaces, "gatewayConnectionSelector", scope.GatewayConnectionSelector.String())
 
@@ -115,6 +114,7 @@ func main() {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  managercfg.CacheOptions(scope),
+		Client:                 managercfg.ClientOptions(),
 		Metrics:                managercfg.MetricsOptions(metricsAddr, secureMetrics, metricsCertDir),
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,

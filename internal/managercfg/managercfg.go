@@ -19,12 +19,20 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/internal/controller"
 )
 
 // DefaultClusterResourceNamespace is where cluster-wide references (a GatewayConnection's TLS
 // and token Secrets, its global SandboxPolicy) resolve when neither the flag nor POD_NAMESPACE
 // says otherwise: the namespace the kustomize overlay and the docs install into.
-const DefaultClusterResourceNamespace = "openshell-system"
+const DefaultClusterResourceNamespace = controller.DefaultClusterResourceNamespace
+
+// ClientOptions are the manager client's options: Secrets are never read through the cache
+// (the controllers read them with the API reader and watch them as metadata only), so a stray
+// read cannot start an informer holding every Secret's value.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+}
 
 // SplitList splits a comma-separated flag value into trimmed, non-empty, sorted and unique
 // items; "" gives nil.

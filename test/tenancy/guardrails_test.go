@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -60,7 +61,8 @@ func manifest(kind, ns, name, specYAML string) *unstructured.Unstructured {
 }
 
 // compliantSandbox passes every guardrail of the parameters below.
-const compliantSandbox = `runtimeClassName: gvisor
+const compliantSandbox = `gatewayRef: {name: guardrails-none}
+runtimeClassName: gvisor
 image: ghcr.io/nvidia/openshell-community/sandboxes/base:latest
 resources: {limits: {cpu: "2", memory: 4Gi}, requests: {cpu: 500m, memory: 1Gi}}
 podLabels: {team: a, example.com/cost-center: "42"}
@@ -174,22 +176,27 @@ var _ = Describe("platform guardrails (config/components/guardrails)", Ordered, 
 			return refusal(ctx, manifest("Sandbox", ns, "probe", compliantSandbox))
 		}).WithContext(ctx).WithTimeout(timeout).WithPolling(interval).Should(ContainSubstring(`spec.runtimeClassName "gvisor" is not allowed`))
 
-		// A finalizer (what the operator adds and removes) still goes through...
+		// A finalizer (what the operator adds and removes) still goes through... (merge
+		// patches: the operator writes this object's status concurrently.)
 		Expect(admin.Get(ctx, client.ObjectKeyFromObject(sb), sb)).To(Succeed())
-		sb.SetFinalizers([]string{"openshell.dev/finalizer"})
-		Expect(admin.Update(ctx, sb)).To(Succeed())
+		orig := sb.DeepCopy()
+		sb.SetFinalizers(append(sb.GetFinalizers(), "example.com/hold"))
+		Expect(admin.Patch(ctx, sb, client.MergeFrom(orig))).To(Succeed())
 		// ...and so does status, a subresource the policies do not match.
-		Expect(unstructured.SetNestedField(sb.Object, "Provisioning", "status", "phase")).To(Succeed())
-		Expect(admin.Status().Update(ctx, sb)).To(Succeed())
+		orig = sb.DeepCopy()
+		Expect(unstructured.SetNestedField(sb.Object, "example", "status", "gatewayName")).To(Succeed())
+		Expect(admin.Status().Patch(ctx, sb, client.MergeFrom(orig))).To(Succeed())
 		// A spec change is checked against the new limits.
+		orig = sb.DeepCopy()
 		Expect(unstructured.SetNestedField(sb.Object, "ghcr.io/nvidia/other:1", "spec", "image")).To(Succeed())
-		err := mallory.Update(ctx, sb)
+		err := mallory.Patch(ctx, sb, client.MergeFrom(orig))
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring(`spec.runtimeClassName "gvisor" is not allowed by the platform; allowed: kata`))
 		// Deleting it is never blocked.
 		Expect(admin.Get(ctx, client.ObjectKeyFromObject(sb), sb)).To(Succeed())
-		sb.SetFinalizers(nil)
-		Expect(admin.Update(ctx, sb)).To(Succeed())
+		orig = sb.DeepCopy()
+		sb.SetFinalizers(slices.DeleteFunc(sb.GetFinalizers(), func(f string) bool { return f == "example.com/hold" }))
+		Expect(admin.Patch(ctx, sb, client.MergeFrom(orig))).To(Succeed())
 		Expect(mallory.Delete(ctx, sb)).To(Succeed())
 	})
 })

@@ -10,11 +10,8 @@ import (
 	. "github.com/onsi/gomega"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/openshell-operator/openshell-operator/internal/controller"
 	"github.com/openshell-operator/openshell-operator/internal/devenv"
-	"github.com/openshell-operator/openshell-operator/internal/managercfg"
 )
 
 // scrape GETs url with an optional bearer token and returns the status code and body. The
@@ -36,42 +33,9 @@ func scrape(ctx context.Context, url, token string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-var _ = Describe("secure metrics", Ordered, func() {
+var _ = Describe("secure metrics", func() {
 	var url string
-
-	BeforeAll(func(ctx SpecContext) {
-		addr, err := devenv.FreeLoopbackAddr()
-		Expect(err).NotTo(HaveOccurred())
-		url = "https://" + addr + "/metrics"
-		// The manager as the binary builds it, as its ServiceAccount with config/rbac's roles:
-		// the TokenReviews and SubjectAccessReviews below are made with that identity.
-		mgr, err := ctrl.NewManager(operatorCfg, ctrl.Options{
-			Scheme:                 scheme,
-			Cache:                  managercfg.CacheOptions(managercfg.Scope{ClusterResourceNamespaces: []string{operatorNS}}),
-			Metrics:                managercfg.MetricsOptions(addr, true, ""),
-			HealthProbeBindAddress: "0",
-		})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(controller.SetupAll(mgr, controller.Options{})).To(Succeed())
-		mctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer GinkgoRecover()
-			defer close(done)
-			Expect(mgr.Start(mctx)).To(Succeed())
-		}()
-		// Stop the manager before the API server goes away.
-		DeferCleanup(func() { cancel(); <-done })
-		Eventually(func() error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test endpoint
-			resp, err := hc.Do(req)
-			if err == nil {
-				_ = resp.Body.Close()
-			}
-			return err
-		}).WithContext(ctx).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
-	})
+	BeforeEach(func() { url = metricsURL })
 
 	It("refuses a scrape without a token", func(ctx SpecContext) {
 		code, body := scrape(ctx, url, "")

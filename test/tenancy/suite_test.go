@@ -1,11 +1,14 @@
 // Package tenancy tests the operator as an attacker would: tenants are impersonated users
 // whose only permissions are a namespace Role (what a platform grants a team), against a real
-// kube-apiserver (envtest) that enforces RBAC and admission policies. The manager runs with
-// exactly the RBAC config/rbac grants, as its ServiceAccount.
+// kube-apiserver (envtest) that enforces RBAC and admission policies, and the gateway
+// simulator over mutual TLS. The manager is built as cmd/main.go builds it (internal/managercfg)
+// and runs as its ServiceAccount with exactly the RBAC config/rbac grants.
 package tenancy
 
 import (
 	"context"
+	"crypto/tls"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -24,11 +27,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/internal/controller"
 	"github.com/openshell-operator/openshell-operator/internal/devenv"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
+	"github.com/openshell-operator/openshell-operator/internal/managercfg"
 )
 
 // operatorNS is where the operator runs and its cluster-wide references live.
 const operatorNS = "openshell-system"
+
+// clientTLS is the Secret in operatorNS with the simulator's client certificate.
+const clientTLS = "openshell-client-tls"
 
 var (
 	testEnv *envtest.Environment
@@ -37,10 +47,18 @@ var (
 	admin    client.Client
 	// operatorCfg authenticates as the manager's ServiceAccount with config/rbac's roles.
 	operatorCfg *rest.Config
-	scheme   = runtime.NewScheme()
-	root     = filepath.Join("..", "..")
-	timeout  = 30 * time.Second
-	interval = 100 * time.Millisecond
+	scheme      = runtime.NewScheme()
+	root        = filepath.Join("..", "..")
+	sim         *gatewaysim.Simulator
+	certs       *gatewaysim.CertBundle
+	simAddr     string
+	// gw is a direct gateway client: what the test inspects, and how a foreign actor with
+	// gateway access squats names.
+	gw *gateway.Client
+	// metricsURL is the operator's secure metrics endpoint.
+	metricsURL string
+	timeout    = 30 * time.Second
+	interval   = 100 * time.Millisecond
 )
 
 func TestTenancy(t *testing.T) {
@@ -61,8 +79,57 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	admin, err = client.New(adminCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
-	operatorCfg, err = devenv.InstallOperatorRBAC(context.Background(), adminCfg, root, operatorNS)
+	ctx := context.Background()
+	operatorCfg, err = devenv.InstallOperatorRBAC(ctx, adminCfg, root, operatorNS)
 	Expect(err).NotTo(HaveOccurred())
+
+	certs, err = gatewaysim.GenerateCertBundle()
+	Expect(err).NotTo(HaveOccurred())
+	sim = gatewaysim.New(gatewaysim.Options{ProvisioningDelay: 100 * time.Millisecond, DeletionDelay: 100 * time.Millisecond, PolicyPollInterval: 100 * time.Millisecond})
+	simAddr, err = sim.Start("127.0.0.1:0", certs)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(sim.Stop)
+	gw, err = gateway.FromCredentials(simAddr, certs.CACert, certs.ClientCert, certs.ClientKey)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(gw.Close)
+	Expect(admin.Create(ctx, tlsSecret(operatorNS, clientTLS))).To(Succeed())
+
+	// The manager as the binary builds it: secure metrics, uncached Secrets, the cluster
+	// resource namespace, as the operator's ServiceAccount.
+	addr, err := devenv.FreeLoopbackAddr()
+	Expect(err).NotTo(HaveOccurred())
+	metricsURL = "https://" + addr + "/metrics"
+	scope := managercfg.Scope{ClusterResourceNamespaces: []string{operatorNS}}
+	mgr, err := ctrl.NewManager(operatorCfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  managercfg.CacheOptions(scope),
+		Client:                 managercfg.ClientOptions(),
+		Metrics:                managercfg.MetricsOptions(addr, true, ""),
+		HealthProbeBindAddress: "0",
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(controller.SetupAll(mgr, controller.Options{
+		ProbeInterval: 2 * time.Second, Retry: time.Second, Transitional: 200 * time.Millisecond, RouteResync: 500 * time.Millisecond,
+		Observer: controller.ObserverOptions{Resync: time.Second}, Backoff: controller.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second},
+		ClusterResourceNamespaces: scope.ClusterResourceNamespaces,
+	})).To(Succeed())
+	mctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mctx)).To(Succeed())
+	}()
+	// Stop the manager before the API server goes away.
+	DeferCleanup(func() { cancel(); <-done })
+	Eventually(func() error {
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test endpoint
+		resp, err := hc.Get(metricsURL)                                                                  //nolint:noctx // readiness poll
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		return err
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 })
 
 var _ = AfterSuite(func() {
@@ -70,6 +137,15 @@ var _ = AfterSuite(func() {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
+
+// tlsSecret is a Secret with the simulator's client certificate.
+func tlsSecret(ns, name string) *corev1.Secret {
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{"ca.crt": certs.CACert, "tls.crt": certs.ClientCert, "tls.key": certs.ClientKey},
+	}
+}
 
 // namespace creates a namespace with labels.
 func namespace(ctx context.Context, name string, labels map[string]string) {

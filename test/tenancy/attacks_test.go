@@ -86,6 +86,10 @@ func noCallsNaming(name string) {
 	Expect(sim.CallsFor(name)).To(BeEmpty(), "gateway calls naming %s", name)
 }
 
+// restrictedLabel is the namespace label the "restricted" connection selects on; the
+// namespace-label guardrail protects its prefix.
+const restrictedLabel = "openshell.dev/gateway-restricted"
+
 var _ = Describe("a tenant attacking the operator", func() {
 	Describe("using a gateway its namespace is not admitted to", Ordered, func() {
 		const ns = "team-foreign"
@@ -98,7 +102,7 @@ var _ = Describe("a tenant attacking the operator", func() {
 			mallory = tenant(ctx, "mallory-foreign", ns)
 			Expect(admin.Create(ctx, connection("restricted", func(s *v1alpha1.GatewayConnectionSpec) {
 				s.Namespaces = &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromSelector,
-					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"gateways.example.com/restricted": "yes"}}}
+					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{restrictedLabel: "yes"}}}
 			}))).To(Succeed())
 		})
 
@@ -112,19 +116,42 @@ var _ = Describe("a tenant attacking the operator", func() {
 			noCallsNaming(gwName)
 		})
 
-		It("cannot label its own namespace into the selector", func(ctx SpecContext) {
-			ns := &corev1.Namespace{}
-			Expect(admin.Get(ctx, client.ObjectKey{Name: "team-foreign"}, ns)).To(Succeed())
-			ns.Labels["gateways.example.com/restricted"] = "yes"
-			err := mallory.Update(ctx, ns)
-			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "got %v", err)
+		It("cannot spoof its namespace's labels into the selector", func(ctx SpecContext) {
+			// A Role on every core resource of the namespace covers the Namespace object itself:
+			// without the namespace-label guardrail the tenant could set the label.
+			installGuardrails(ctx)
+			relabel := func(key, value string, opts ...client.UpdateOption) error {
+				n := &corev1.Namespace{}
+				Expect(mallory.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+				n.Labels[key] = value
+				return mallory.Update(ctx, n, opts...)
+			}
+			const refused = "metadata.labels " + restrictedLabel + ": only platform administrators (groups system:masters) may change namespace labels under openshell.dev/"
+			// The policy reaches admission asynchronously: wait with dry runs, which change nothing.
+			Eventually(func() string {
+				if err := relabel(restrictedLabel, "yes", client.DryRunAll); err != nil {
+					return err.Error()
+				}
+				return ""
+			}).WithContext(ctx).WithTimeout(timeout).WithPolling(interval).Should(ContainSubstring(refused))
+			err := relabel(restrictedLabel, "yes")
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).To(ContainSubstring(refused))
+			// The name label is the API server's: a rewrite does not stick.
+			Expect(relabel("kubernetes.io/metadata.name", "platform-ai")).To(Succeed())
+			n := &corev1.Namespace{}
+			Expect(mallory.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+			Expect(n.Labels).To(HaveKeyWithValue("kubernetes.io/metadata.name", ns))
+			Expect(n.Labels).NotTo(HaveKey(restrictedLabel))
+			Consistently(readyAsSeenBy(ctx, mallory, sb)).WithContext(ctx).WithTimeout(time.Second).WithPolling(interval).Should(
+				HaveField("Reason", v1alpha1.ReasonNamespaceNotAllowed))
 		})
 
 		It("is admitted, without a restart, once the platform labels the namespace", func(ctx SpecContext) {
-			ns := &corev1.Namespace{}
-			Expect(admin.Get(ctx, client.ObjectKey{Name: "team-foreign"}, ns)).To(Succeed())
-			ns.Labels["gateways.example.com/restricted"] = "yes"
-			Expect(admin.Update(ctx, ns)).To(Succeed())
+			n := &corev1.Namespace{}
+			Expect(admin.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+			n.Labels[restrictedLabel] = "yes"
+			Expect(admin.Update(ctx, n)).To(Succeed())
 			Eventually(readyAsSeenBy(ctx, mallory, sb)).WithContext(ctx).WithTimeout(timeout).WithPolling(interval).Should(
 				HaveField("Status", metav1.ConditionTrue))
 			_, err := gw.Sandboxes.Get(ctx, gwName)

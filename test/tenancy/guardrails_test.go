@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -83,6 +85,35 @@ var guardrailParams = map[string]string{
 	"forbiddenCIDRs": "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32,10.96.0.0/12",
 }
 
+// guardedNamespaces are the namespaces the guardrails apply to in this suite, as a platform
+// scopes them to tenant namespaces; the other specs' objects are not subject to the limits.
+// The second gets only the namespace-label protection.
+var guardedNamespaces = []string{"guarded", "team-foreign"}
+
+var installGuardrailsOnce sync.Once
+
+// installGuardrails applies config/components/guardrails once, its bindings scoped to
+// guardedNamespaces (by name: a label a tenant could remove would let it escape).
+func installGuardrails(ctx context.Context) {
+	GinkgoHelper()
+	installGuardrailsOnce.Do(func() {
+		for _, o := range readKustomization(filepath.Join(root, "config", "components", "guardrails")) {
+			if o.GetKind() == "ValidatingAdmissionPolicyBinding" {
+				// The Sandbox limits apply to "guarded" only; the namespace labels are protected
+				// in both namespaces.
+				values := []any{guardedNamespaces[0]}
+				if strings.HasSuffix(o.GetName(), "namespace-labels") {
+					values = append(values, guardedNamespaces[1])
+				}
+				Expect(unstructured.SetNestedField(o.Object, map[string]any{"matchExpressions": []any{map[string]any{
+					"key": "kubernetes.io/metadata.name", "operator": "In", "values": values}}},
+					"spec", "matchResources", "namespaceSelector")).To(Succeed())
+			}
+			Expect(admin.Create(ctx, o)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
+		}
+	})
+}
+
 var _ = Describe("platform guardrails (config/components/guardrails)", Ordered, func() {
 	const ns = "guarded"
 	var mallory client.Client
@@ -110,9 +141,7 @@ var _ = Describe("platform guardrails (config/components/guardrails)", Ordered, 
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		for _, o := range readKustomization(filepath.Join(root, "config", "components", "guardrails")) {
-			Expect(admin.Create(ctx, o)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
-		}
+		installGuardrails(ctx)
 		setParams(ctx, guardrailParams)
 		namespace(ctx, ns, nil)
 		mallory = tenant(ctx, "mallory", ns)

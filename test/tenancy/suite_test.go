@@ -77,6 +77,9 @@ var _ = BeforeSuite(func() {
 	var err error
 	adminCfg, err = testEnv.Start()
 	Expect(err).NotTo(HaveOccurred())
+	// Cleanups run last-registered first: the API server stops after the manager and the
+	// simulator registered below.
+	DeferCleanup(func() { Expect(testEnv.Stop()).To(Succeed()) })
 	admin, err = client.New(adminCfg, client.Options{Scheme: scheme})
 	Expect(err).NotTo(HaveOccurred())
 	ctx := context.Background()
@@ -130,12 +133,6 @@ var _ = BeforeSuite(func() {
 		}
 		return err
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
-})
-
-var _ = AfterSuite(func() {
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
-	}
 })
 
 // tlsSecret is a Secret with the simulator's client certificate.

@@ -424,6 +424,8 @@ func checkChart(t *testing.T, tc chartCase, r rendered) {
 		switch {
 		case clusterScoped[o.GetKind()] && o.GetNamespace() != "":
 			t.Errorf("cluster-scoped %s %s has namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
+		case (o.GetKind() == "Role" || o.GetKind() == "RoleBinding") && slices.Contains(tc.scopedRoleNamespaces, o.GetNamespace()):
+			// a namespace-scoped install's manager Roles, checked by checkScopedRBAC
 		case !clusterScoped[o.GetKind()] && o.GetNamespace() != releaseNamespace:
 			t.Errorf("%s %s is in namespace %q, want the release namespace %q", o.GetKind(), o.GetName(), o.GetNamespace(), releaseNamespace)
 		}

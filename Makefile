@@ -71,10 +71,11 @@ manifests: controller-gen ## Generate CRDs and RBAC from kubebuilder markers.
 	@$(MAKE) --no-print-directory helm-sync
 
 .PHONY: helm-sync
-helm-sync: ## Copy the CRDs and the manager ClusterRole into the Helm chart (part of manifests).
+helm-sync: ## Copy the CRDs, the manager ClusterRole and the guardrail policies into the Helm chart (part of manifests).
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
 	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
+	cp config/components/guardrails/policies.yaml $(CHART_DIR)/files/guardrails-policies.yaml
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart with its default values and every ci/*-values.yaml set.

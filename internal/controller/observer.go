@@ -77,7 +77,7 @@ type Observers struct {
 	// sandbox at each list, and a sandbox whose stream announced a draft update.
 	draftEvents chan event.GenericEvent
 	mu          sync.Mutex
-	loops          map[string]*observer
+	loops       map[string]*observer
 }
 
 // NewObservers returns the registry; Events must be consumed by the Sandbox controller.

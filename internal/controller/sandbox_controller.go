@@ -520,7 +520,9 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
 		r.Recorder, true, r.Backoff, r.transitional())
-	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse { return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)} }
+	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse {
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}
+	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxProviderIndex, func(o client.Object) []string {

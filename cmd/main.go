@@ -20,6 +20,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -50,12 +51,27 @@ func main() {
 		qps                  float64
 		burst                int
 		pprofAddr            string
+		electionNamespace    string
+		leaseDuration        time.Duration
+		renewDeadline        time.Duration
+		retryPeriod          time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the metrics endpoint binds to. Use 0 to disable it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election so that only one replica reconciles at a time.")
+	// In a pod the Lease lives in the service account's namespace; out of cluster (the soak and
+	// e2e run real manager processes) it must be named, and faster timings make failover
+	// testable. The defaults are controller-runtime's (15s / 10s / 2s).
+	flag.StringVar(&electionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease (default: the pod's namespace; required out of cluster).")
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a non-leader waits before taking over an unrenewed Lease.")
+	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader retries renewing before it gives up leadership (and exits).")
+	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How often leader election actions are retried.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false,
 		"Serve metrics over HTTPS with authentication and authorization (needs RBAC for tokenreviews).")
 	flag.StringVar(&ctrlOpts.ObservationMode, "observation-mode", controller.ObservationWatch,
@@ -77,12 +93,16 @@ func main() {
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(qps), burst
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics},
-		HealthProbeBindAddress: probeAddr,
-		PprofBindAddress:       pprofAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "openshell-operator.openshell.dev",
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics},
+		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        "openshell-operator.openshell.dev",
+		LeaderElectionNamespace: electionNamespace,
+		LeaseDuration:           &leaseDuration,
+		RenewDeadline:           &renewDeadline,
+		RetryPeriod:             &retryPeriod,
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create manager")

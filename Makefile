@@ -153,7 +153,7 @@ $(HELM): ; $(GOBIN_ENV) go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cm
 
 ##@ Benchmark
 
-BENCH_ARGS ?= -n 100,1000
+BENCH_ARGS ?= -n 100,1000,5000 -converge-timeout 20m
 .PHONY: bench
 bench: envtest ## Compare the watch observation mode with per-object polling at scale (docs/performance.md).
 	go run ./hack/bench -root . $(BENCH_ARGS)

@@ -69,7 +69,13 @@ func run(ctx context.Context, root, sizes string, modes, extra []string, delay, 
 	if err != nil {
 		return err
 	}
-	bins, err := devenv.Build(ctx, root, os.Stderr)
+	// Private binaries: bin/ may be shared with other worktrees and their running tests.
+	binDir, err := os.MkdirTemp("", "openshell-bench-bin-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(binDir) }()
+	bins, err := devenv.BuildInto(ctx, root, binDir, os.Stderr)
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
-	$(GOLANGCI_LINT) run --build-tags e2e ./...
+	$(GOLANGCI_LINT) run --build-tags e2e,soak ./...
 
 .PHONY: tidy
 tidy: ## Run go mod tidy.
@@ -130,6 +130,14 @@ demo: envtest ## Run apiserver+etcd, the gateway simulator and the operator loca
 .PHONY: test-e2e
 test-e2e: envtest ## Real-process e2e: apiserver+etcd, simulator and manager binaries, driven with kubectl.
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -tags e2e ./test/e2e/... -count=1 -timeout 20m -v
+
+SOAK_SEEDS ?= 1,2,3
+SOAK_SEED ?=
+SOAK_DURATION ?= 2m
+.PHONY: soak
+soak: envtest ## Seeded fault soak with invariants on real processes (SOAK_SEED or SOAK_SEEDS, SOAK_DURATION per seed; docs/reliability.md).
+	SOAK_SEED="$(SOAK_SEED)" SOAK_SEEDS="$(SOAK_SEEDS)" SOAK_DURATION="$(SOAK_DURATION)" KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" \
+		go test -tags soak ./test/soak/... -count=1 -timeout 6h -v -ginkgo.v
 
 ##@ Tools
 

@@ -79,7 +79,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
-	$(GOLANGCI_LINT) run --build-tags e2e,soak ./...
+	$(GOLANGCI_LINT) run --build-tags e2e,envtest,soak ./...
 
 .PHONY: tidy
 tidy: ## Run go mod tidy.
@@ -95,7 +95,12 @@ envtest: ## Provide kube-apiserver and etcd for envtest (cached under bin/k8s).
 
 .PHONY: test
 test: envtest helm kustomize ## Run unit, simulator, client, envtest and packaging suites.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 30m
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -tags envtest ./... -count=1 -timeout 30m
+
+
+.PHONY: test-unit
+test-unit: ## Unit tests of every package (reconcile branches, mappings, client, simulator); no envtest assets, no tools.
+	go test $$(go list ./... | grep -v '/test/') -count=1 -timeout 5m
 
 FUZZTIME ?= 10s
 # New coverage is minimized for at most this many runs, so short runs spend their time fuzzing.

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -20,14 +19,8 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
-// Event reasons of the InferenceRoute controller (failures use the condition reason).
-const (
-	routeEventSet        = "RouteSet"
-	routeEventHealed     = "Healed"
-	routeEventLeft       = "RouteLeftConfigured"
-	routeEventHandedOver = "RouteHandedOver"
-	defaultRouteResync   = time.Minute
-)
+// defaultRouteResync is how often a converged route is compared with the gateway.
+const defaultRouteResync = time.Minute
 
 // InferenceRouteReconciler keeps a gateway inference route pointing at a Provider and model.
 type InferenceRouteReconciler struct {
@@ -48,61 +41,32 @@ type InferenceRouteReconciler struct {
 // +kubebuilder:rbac:groups=openshell.dev,resources=inferenceroutes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=openshell.dev,resources=providers,verbs=get;list;watch
 
-// Reconcile reads the live route and calls SetClusterInference only when it differs.
-func (r *InferenceRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	ir := &v1alpha1.InferenceRoute{}
-	if err := r.Get(ctx, req.NamespacedName, ir); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
+// sync reads the live route and calls SetClusterInference only when it differs.
+func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.InferenceRoute) step {
 	all := &v1alpha1.InferenceRouteList{}
 	if err := r.List(ctx, all); err != nil {
-		return ctrl.Result{}, fmt.Errorf("list inference routes: %w", err)
+		return fail(failed(v1alpha1.ReasonProgressing, "listing inference routes: "+err.Error(), retryBackoff))
 	}
-	if !ir.DeletionTimestamp.IsZero() {
-		return r.finalize(ctx, ir, all.Items)
-	}
-	if controllerutil.AddFinalizer(ir, v1alpha1.Finalizer) {
-		if err := r.Update(ctx, ir); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-	}
-	orig := ir.DeepCopy()
-	o, res, err := r.sync(ctx, ir, all.Items)
-	applyConditions(&ir.Status.Conditions, ir.Generation, o)
-	recordOutcome(kindInferenceRoute, o, err)
-	if o.Ready || o.Stalled {
-		ir.Status.ObservedGeneration = ir.Generation
-	}
-	if perr := patchStatusIfChanged(ctx, r.Client, orig, ir, orig.Status, ir.Status); perr != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(perr)
-	}
-	if readyChanged(orig.Status.Conditions, ir.Status.Conditions) && !o.Ready {
-		r.Recorder.Eventf(ir, eventType(o), o.Reason, "%s", o.Message)
-	}
-	return res, err
-}
-
-func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.InferenceRoute, all []v1alpha1.InferenceRoute) (outcome, ctrl.Result, error) {
 	route := inferenceRouteName(ir)
 	gwName := gatewayRefName(ir.Spec.GatewayRef)
-	if owner := routeOwner(ir, all); owner != nil && owner.UID != ir.UID {
-		return outcome{Stalled: true, Reason: v1alpha1.ReasonConflict,
-			Message: fmt.Sprintf("route %s of GatewayConnection %s is managed by the older InferenceRoute %s/%s; this one takes over when that one is deleted",
-				route, gwName, owner.Namespace, owner.Name)}, ctrl.Result{}, nil
+	if owner := routeOwner(ir, all.Items); owner != nil && owner.UID != ir.UID {
+		return fail(failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("route %s of GatewayConnection %s is managed by the older InferenceRoute %s/%s; this one takes over when that one is deleted",
+				route, gwName, owner.Namespace, owner.Name), retryOnChange))
 	}
 	p := &v1alpha1.Provider{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ir.Namespace, Name: ir.Spec.ProviderRef.Name}, p); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return outcome{Reason: v1alpha1.ReasonProgressing, Message: "reading the Provider"}, ctrl.Result{}, fmt.Errorf("get provider: %w", err)
+			return fail(failed(v1alpha1.ReasonProgressing, "reading the Provider: "+err.Error(), retryBackoff))
 		}
 		p = nil
 	}
-	if fail := inferenceProviderCheck(ir, p); fail != nil {
-		return *fail, ctrl.Result{}, nil
+	if bad := inferenceProviderCheck(ir, p); bad != nil {
+		return fail(fromOutcome(bad))
 	}
 	gw, err := r.Gateways.Get(gwName)
 	if err != nil {
-		return outcome{Reason: v1alpha1.ReasonDependencyNotReady, Message: err.Error()}, ctrl.Result{RequeueAfter: r.retry()}, nil
+		return fail(connectionFailure(err))
 	}
 	want := inferenceRequest(ir, p.Status.GatewayName)
 	live, err := gw.Inference.Get(ctx, route)
@@ -111,74 +75,49 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 		// Not configured, or a stored row without provider or model: set it.
 		live = nil
 	case err != nil:
-		o, rerr := gatewayFailure("get inference route", err)
-		return o, ctrl.Result{}, rerr
+		return failCall("get inference route", err)
 	}
-	if !inferenceRouteInSync(live, want) {
+	if inferenceRouteInSync(live, want) {
+		ir.Status.RouteVersion = live.GetVersion()
+	} else {
 		resp, err := gw.Inference.Set(ctx, want)
 		if err != nil {
-			return r.setFailure(err)
+			return failCall("set inference route", err)
 		}
 		if live != nil && ir.Status.RouteVersion != 0 {
-			r.Recorder.Eventf(ir, corev1.EventTypeWarning, routeEventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
 				route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
 		} else {
-			r.Recorder.Eventf(ir, corev1.EventTypeNormal, routeEventSet, "set route %s to provider %s, model %s (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
 				route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
 		}
 		ir.Status.RouteVersion = resp.GetVersion()
 		ir.Status.Verified = resp.GetValidationPerformed()
 		ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
-	} else {
-		ir.Status.RouteVersion = live.GetVersion()
 	}
-	return outcome{Ready: true, Reason: v1alpha1.ReasonReady,
-			Message: fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())},
-		ctrl.Result{RequeueAfter: r.resync()}, nil
-}
-
-// setFailure classifies a SetClusterInference error. FAILED_PRECONDITION (provider missing
-// on the gateway, endpoint verification failed) can clear by itself, so it is retried on the
-// dependency interval rather than stalled; INVALID_ARGUMENT needs a spec change.
-func (r *InferenceRouteReconciler) setFailure(err error) (outcome, ctrl.Result, error) {
-	msg := fmt.Sprintf("set inference route: %s (%s)", gateway.Message(err), gateway.Code(err))
-	switch {
-	case gateway.IsFailedPrecondition(err):
-		return outcome{Reason: v1alpha1.ReasonGatewayRejected, Message: msg}, ctrl.Result{RequeueAfter: r.retry()}, nil
-	case gateway.IsRetryable(err) || gateway.IsConflict(err):
-		return outcome{Reason: v1alpha1.ReasonGatewayUnavailable, Message: msg}, ctrl.Result{}, err
-	}
-	return outcome{Stalled: true, Reason: v1alpha1.ReasonGatewayRejected, Message: msg}, ctrl.Result{}, nil
+	return step{outcome: readyOutcome(fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())),
+		RequeueAfter: r.resync()}
 }
 
 // finalize releases the finalizer. The gateway has no delete RPC, so the route stays
 // configured: the event says so, or names the claimant that takes over.
-func (r *InferenceRouteReconciler) finalize(ctx context.Context, ir *v1alpha1.InferenceRoute, all []v1alpha1.InferenceRoute) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(ir, v1alpha1.Finalizer) {
-		return ctrl.Result{}, nil
+func (r *InferenceRouteReconciler) finalize(ctx context.Context, ir *v1alpha1.InferenceRoute) step {
+	all := &v1alpha1.InferenceRouteList{}
+	if err := r.List(ctx, all); err != nil {
+		return fail(failed(v1alpha1.ReasonProgressing, "listing inference routes: "+err.Error(), retryBackoff))
 	}
-	if ir.Status.RouteVersion != 0 && inferenceRouteReason(ir) != v1alpha1.ReasonConflict {
+	if ir.Status.RouteVersion != 0 && readyReason(ir.Status.Conditions) != v1alpha1.ReasonConflict {
 		route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
-		if next := routeOwner(ir, all); next != nil {
-			r.Recorder.Eventf(ir, corev1.EventTypeNormal, routeEventHandedOver, "route %s of GatewayConnection %s is now managed by InferenceRoute %s/%s",
+		if next := routeOwner(ir, all.Items); next != nil {
+			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteHandedOver, "route %s of GatewayConnection %s is now managed by InferenceRoute %s/%s",
 				route, gwName, next.Namespace, next.Name)
 		} else {
-			r.Recorder.Eventf(ir, corev1.EventTypeWarning, routeEventLeft,
+			record(r.Recorder, ir, corev1.EventTypeWarning, eventRouteLeft,
 				"the gateway has no delete RPC: route %s of GatewayConnection %s stays configured (model %s, version %d); point it elsewhere with another InferenceRoute",
 				route, gwName, ir.Spec.Model, ir.Status.RouteVersion)
 		}
 	}
-	controllerutil.RemoveFinalizer(ir, v1alpha1.Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, ir))
-}
-
-func inferenceRouteReason(ir *v1alpha1.InferenceRoute) string {
-	for _, c := range ir.Status.Conditions {
-		if c.Type == v1alpha1.ConditionReady {
-			return c.Reason
-		}
-	}
-	return ""
+	return step{Release: true}
 }
 
 func (r *InferenceRouteReconciler) resync() time.Duration {
@@ -188,16 +127,11 @@ func (r *InferenceRouteReconciler) resync() time.Duration {
 	return defaultRouteResync
 }
 
-func (r *InferenceRouteReconciler) retry() time.Duration {
-	if r.Retry > 0 {
-		return r.Retry
-	}
-	return 30 * time.Second
-}
-
 // SetupWithManager watches InferenceRoutes (every claimant of a route is re-enqueued when
 // one changes, so a deletion hands the route over), their Providers and connections.
 func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	k := newKernel(r.Client, kindInferenceRoute, func() *v1alpha1.InferenceRoute { return &v1alpha1.InferenceRoute{} },
+		kindSteps[*v1alpha1.InferenceRoute](r), r.Recorder, true, r.Backoff, r.Retry)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.InferenceRoute{}).
 		Watches(&v1alpha1.InferenceRoute{}, handler.EnqueueRequestsFromMapFunc(r.routesMatching(func(ir *v1alpha1.InferenceRoute, o client.Object) bool {
@@ -212,7 +146,7 @@ func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		})), builder.WithPredicates(connectionReadinessChanged)).
 		Named("inferenceroute").
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
-		Complete(r)
+		Complete(k)
 }
 
 // routesMatching maps an object to the InferenceRoutes for which match holds. Routes are

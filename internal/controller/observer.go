@@ -59,6 +59,8 @@ type sandboxView interface {
 	// PlatformEvents returns the platform events a stream has delivered for a sandbox id,
 	// and whether one is following it (otherwise the caller reads them itself).
 	PlatformEvents(gateway, id string) ([]*openshellv1.PlatformEvent, bool)
+	// Watching is true when changes arrive as events (list + streams), false in poll mode.
+	Watching() bool
 }
 
 // maxStreamedEvents bounds the platform events kept per followed sandbox (as EventTail).
@@ -92,6 +94,9 @@ func NewObservers(opts ObserverOptions) *Observers {
 
 // Events is the channel of sandboxes whose observed state changed.
 func (o *Observers) Events() <-chan event.GenericEvent { return o.events }
+
+// Watching implements sandboxView: the loops deliver changes as events.
+func (o *Observers) Watching() bool { return true }
 
 // ProviderEvents is the channel of Providers whose gateway provider changed or vanished
 // (drift the Provider controller heals without polling each provider).

@@ -34,7 +34,13 @@ type snapshot struct {
 	calm     []bool
 	gw       [][]*openshellv1.Sandbox
 	crs      []v1alpha1.Sandbox
+	// providers are each readable gateway's provider names -> ownership uid, and the
+	// Provider resources.
+	providers [][]providerSeen
+	provCRs   []v1alpha1.Provider
 }
+
+type providerSeen struct{ name, uid string }
 
 func (h *harness) checkLoop(ctx context.Context) {
 	var prev *snapshot
@@ -82,9 +88,22 @@ func (h *harness) snapshot(ctx context.Context) *snapshot {
 				}
 			}
 		}
+		var provs []providerSeen
+		if readable {
+			c, cancel := callCtx(ctx)
+			all, err := sim.client.Providers.ListAll(c, 100)
+			cancel()
+			if err != nil {
+				readable, calm = false, false
+			}
+			for _, p := range all {
+				provs = append(provs, providerSeen{name: p.GetMetadata().GetName(), uid: p.GetMetadata().GetLabels()[v1alpha1.LabelUID]})
+			}
+		}
 		s.readable = append(s.readable, readable)
 		s.calm = append(s.calm, calm && readable)
 		s.gw = append(s.gw, list)
+		s.providers = append(s.providers, provs)
 	}
 	var crs v1alpha1.SandboxList
 	c, cancel := callCtx(ctx)
@@ -93,7 +112,49 @@ func (h *harness) snapshot(ctx context.Context) *snapshot {
 		return nil
 	}
 	s.crs = crs.Items
+	var ps v1alpha1.ProviderList
+	if err := h.k8s.List(c, &ps); err != nil {
+		return nil
+	}
+	s.provCRs = ps.Items
 	return s
+}
+
+// checkProviderLies: a Provider Ready=True for its generation must have its own gateway
+// provider on a calm gateway within lieBound (a state-loss restart empties the gateway; the
+// operator must notice).
+func (h *harness) checkProviderLies(s, prev *snapshot) {
+	for i := range s.provCRs {
+		p := &s.provCRs[i]
+		gw := slices.Index(Gateways, p.Spec.GatewayRef.Name)
+		if gw < 0 || !s.readable[gw] {
+			continue
+		}
+		if !meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady) || p.Status.ObservedGeneration != p.Generation {
+			h.clearLie(p.UID)
+			continue
+		}
+		ok := false
+		for _, seen := range s.providers[gw] {
+			ok = ok || seen.name == p.Status.GatewayName && seen.uid == string(p.UID)
+		}
+		if ok {
+			h.clearLie(p.UID)
+			continue
+		}
+		if !s.calm[gw] || prev == nil || !prev.calm[gw] {
+			continue
+		}
+		h.mu.Lock()
+		h.lie[p.UID] += s.at.Sub(prev.at)
+		acc := h.lie[p.UID]
+		h.lieMax = max(h.lieMax, acc)
+		h.mu.Unlock()
+		if acc > lieBound {
+			h.violate("lie-"+string(p.UID), "Provider %s/%s says Ready=True while %s has no provider %s of its own, for %s of calm gateway",
+				p.Namespace, p.Name, Gateways[gw], p.Status.GatewayName, acc.Round(time.Second))
+		}
+	}
 }
 
 // checkSafety checks what must hold at every moment: no duplicate, no leak, no unexplained
@@ -134,6 +195,7 @@ func (h *harness) checkSafety(s, prev *snapshot) {
 			}
 		}
 	}
+	h.checkProviderLies(s, prev)
 	// A Delete-policy resource first seen gone now: from here on its gateway sandbox must be
 	// gone or DELETING.
 	h.mu.Lock()
@@ -273,13 +335,17 @@ func (h *harness) final(ctx context.Context) {
 		}
 		sleep(ctx, 2*time.Second)
 	}
+	h.mu.Lock()
+	lastFault := h.lastFault
+	h.mu.Unlock()
 	h.converge = time.Since(quiet)
+	h.sinceFault = time.Since(lastFault)
 	if len(problems) > 0 {
 		for _, p := range problems {
 			h.violate("end-"+p, "not converged %s after the last fault: %s", convergeTimeout, p)
 		}
 	} else {
-		h.logf("converged %s after the last fault", h.converge.Round(time.Millisecond))
+		h.logf("converged %s after the quiet point, %s after the last fault ended", h.converge.Round(time.Millisecond), h.sinceFault.Round(time.Millisecond))
 		ids := h.snapshotIDs()
 		sleep(ctx, stabilityWindow)
 		if s := h.snapshot(ctx); s != nil {

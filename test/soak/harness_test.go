@@ -131,6 +131,7 @@ type harness struct {
 	executed    map[Kind]int
 	lastFault   time.Time
 	converge    time.Duration
+	sinceFault  time.Duration
 	crashes     int
 	leaderLoss  int
 	checkRounds int
@@ -624,9 +625,11 @@ func (h *harness) conflicts(ctx context.Context, d time.Duration) {
 
 // fault injects one fault and, for faults with a duration, ends it.
 func (h *harness) fault(ctx context.Context, idx int, s Step) {
-	h.mu.Lock()
-	h.lastFault = time.Now()
-	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.lastFault = time.Now()
+		h.mu.Unlock()
+	}()
 	sim := h.sims[s.GW]
 	switch s.Kind {
 	case FaultError, FaultLatency:
@@ -907,7 +910,6 @@ func (h *harness) quiesce(ctx context.Context) {
 	for k := range h.pendingOnDelete {
 		pending = append(pending, k)
 	}
-	h.lastFault = time.Now()
 	h.mu.Unlock()
 	sort.Strings(pending)
 	for _, k := range pending {

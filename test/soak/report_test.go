@@ -18,6 +18,7 @@ type report struct {
 	Violations []string
 	History    []string
 	Converge   time.Duration
+	SinceFault time.Duration
 	Outages    []outage
 	Crashes    int
 	LeaderLoss int
@@ -30,7 +31,7 @@ func (h *harness) report(steps []Step) *report {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return &report{Seed: h.seed, Duration: h.d, Steps: steps, Executed: h.executed, Violations: slices.Clone(h.violations),
-		History: slices.Clone(h.history), Converge: h.converge, Outages: slices.Clone(h.outages), Crashes: h.crashes,
+		History: slices.Clone(h.history), Converge: h.converge, SinceFault: h.sinceFault, Outages: slices.Clone(h.outages), Crashes: h.crashes,
 		LeaderLoss: h.leaderLoss, Rounds: h.checkRounds, LieMax: h.lieMax, WorkDir: h.work}
 }
 
@@ -64,15 +65,15 @@ func (r *report) outageSummary() string {
 
 // Summary is the human-readable outcome.
 func (r *report) Summary() string {
-	return fmt.Sprintf("soak seed=%d duration=%s: actions %s; faults %s; %s; check rounds %d; longest calm Ready/gateway disagreement %s; leader losses on their own %d; crashes %d; converged %s after the last fault; violations %d",
+	return fmt.Sprintf("soak seed=%d duration=%s: actions %s; faults %s; %s; check rounds %d; longest calm Ready/gateway disagreement %s; leader losses on their own %d; crashes %d; converged %s after the quiet point (%s after the last fault ended); violations %d",
 		r.Seed, r.Duration, r.kinds(false), r.kinds(true), r.outageSummary(), r.Rounds, r.LieMax.Round(time.Second), r.LeaderLoss, r.Crashes,
-		r.Converge.Round(time.Second), len(r.Violations))
+		r.Converge.Round(time.Second), r.SinceFault.Round(time.Second), len(r.Violations))
 }
 
 // Row is the run as a docs/reliability.md table row.
 func (r *report) Row() string {
-	return fmt.Sprintf("| %d | %s | %s | %s | %s | %d | %s |", r.Seed, r.Duration, r.kinds(false), r.kinds(true), r.outageSummary(),
-		len(r.Violations), r.Converge.Round(time.Second))
+	return fmt.Sprintf("| %d | %s | %s | %s | %s | %d | %s (%s) |", r.Seed, r.Duration, r.kinds(false), r.kinds(true), r.outageSummary(),
+		len(r.Violations), r.Converge.Round(time.Second), r.SinceFault.Round(time.Second))
 }
 
 // Failure is what a failed run prints: the seed, how to replay it, the violations and the

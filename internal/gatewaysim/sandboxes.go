@@ -174,11 +174,12 @@ func (s *Simulator) driverReady(name, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.state.sandboxes[name]
-	if r == nil || r.sb.Metadata.Id != id || r.forced {
+	if r == nil || r.sb.Metadata.Id != id {
 		return
 	}
+	// The supervisor connects whatever the phase; a pinned phase is kept.
 	r.supervisor = true
-	if !promotable(r) {
+	if r.forced || !promotable(r) {
 		return
 	}
 	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
@@ -212,7 +213,8 @@ func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase) {
 // ForcePhase pins a sandbox to phase, as a driver event would (ERROR gets a Ready=False
 // condition with a non-transient reason). Every phase but READY stays pinned: the simulated
 // driver and supervisor leave the sandbox alone until READY is forced (which releases the pin)
-// or a driver event arrives (DriverCondition). It reports whether the sandbox exists.
+// or a driver event arrives (DriverCondition). Forcing READY marks the supervisor connected.
+// It reports whether the sandbox exists.
 func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,6 +223,9 @@ func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool
 		return false
 	}
 	r.forced = phase != openshellv1.SandboxPhase_SANDBOX_PHASE_READY
+	if phase == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+		r.supervisor = true // READY means a connected supervisor (§1.2)
+	}
 	setPhase(r, phase)
 	r.event(phase.String(), "phase forced by the simulator")
 	s.state.bump(r)

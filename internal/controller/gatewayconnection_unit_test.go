@@ -79,7 +79,9 @@ func TestGatewayConnectionBranches(t *testing.T) {
 			want: want{Conditions: []string{"Ready=False/CertificateInvalid: tls: private key does not match public key",
 				"Stalled=True/CertificateInvalid: tls: private key does not match public key"}, Ready: map[string]bool{"default": false}}},
 		{name: "a refused setting is reported, the connection stays usable",
-			obj:  gc(func(o *v1alpha1.GatewayConnection) { o.Spec.Settings = map[string]v1alpha1.SettingValue{"ocsf_json_enabled": {Bool: &on}} }),
+			obj: gc(func(o *v1alpha1.GatewayConnection) {
+				o.Spec.Settings = map[string]v1alpha1.SettingValue{"ocsf_json_enabled": {Bool: &on}}
+			}),
 			objs: []client.Object{tlsSecret},
 			prepare: func(r *fakeRegistry) {
 				r.gw.errs["Policies.SetSetting"] = status.Error(codes.InvalidArgument, "unknown setting")

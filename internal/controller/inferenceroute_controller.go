@@ -85,10 +85,10 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 			return failCall("set inference route", err)
 		}
 		if live != nil && ir.Status.RouteVersion != 0 {
-			r.eventf(ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
 				route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
 		} else {
-			r.eventf(ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
 				route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
 		}
 		ir.Status.RouteVersion = resp.GetVersion()
@@ -97,12 +97,6 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 	}
 	return step{outcome: readyOutcome(fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())),
 		RequeueAfter: r.resync()}
-}
-
-func (r *InferenceRouteReconciler) eventf(obj *v1alpha1.InferenceRoute, typ, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, typ, reason, format, args...)
-	}
 }
 
 // finalize releases the finalizer. The gateway has no delete RPC, so the route stays
@@ -115,10 +109,10 @@ func (r *InferenceRouteReconciler) finalize(ctx context.Context, ir *v1alpha1.In
 	if ir.Status.RouteVersion != 0 && readyReason(ir.Status.Conditions) != v1alpha1.ReasonConflict {
 		route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
 		if next := routeOwner(ir, all.Items); next != nil {
-			r.eventf(ir, corev1.EventTypeNormal, eventRouteHandedOver, "route %s of GatewayConnection %s is now managed by InferenceRoute %s/%s",
+			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteHandedOver, "route %s of GatewayConnection %s is now managed by InferenceRoute %s/%s",
 				route, gwName, next.Namespace, next.Name)
 		} else {
-			r.eventf(ir, corev1.EventTypeWarning, eventRouteLeft,
+			record(r.Recorder, ir, corev1.EventTypeWarning, eventRouteLeft,
 				"the gateway has no delete RPC: route %s of GatewayConnection %s stays configured (model %s, version %d); point it elsewhere with another InferenceRoute",
 				route, gwName, ir.Spec.Model, ir.Status.RouteVersion)
 		}

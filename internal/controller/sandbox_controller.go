@@ -139,7 +139,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		obs.Failure = failed(v1alpha1.ReasonDependencyNotReady, fmt.Sprintf("GatewayConnection %q: %v", refs.Connection, err), retryDependency)
 		return r.transitional()
 	}
-	desired, f := r.desiredSpec(ctx, sb, obs)
+	desired, f := r.desiredSpec(ctx, sb, obs, gw.Providers, refs.Connection)
 	if f != nil {
 		obs.Failure = f
 		return r.transitional()
@@ -322,7 +322,7 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb
 }
 
 // desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady.
-func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation) (*openshellv1.SandboxSpec, *failure) {
+func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation, gwProviders providerGateway, connection string) (*openshellv1.SandboxSpec, *failure) {
 	providers := map[string]*v1alpha1.Provider{}
 	for _, n := range sb.Spec.Providers {
 		p := &v1alpha1.Provider{}
@@ -335,7 +335,23 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		}
 		providers[n] = p
 	}
-	names, notReady := resolveSandboxProviders(sb.Spec.Providers, providers)
+	var names, notReady []string
+	for _, n := range sb.Spec.Providers {
+		p, ok := providers[n]
+		if !ok {
+			notReady = append(notReady, n)
+			continue
+		}
+		name, why, err := attachProvider(ctx, gwProviders, p, connection)
+		if err != nil {
+			return nil, gatewayFailure("get provider", err)
+		}
+		if why != "" {
+			notReady = append(notReady, n)
+			continue
+		}
+		names = append(names, name)
+	}
 	if len(notReady) > 0 {
 		return nil, failed(v1alpha1.ReasonDependencyNotReady, "providers not ready on the gateway: "+strings.Join(notReady, ", "), retryDependency)
 	}
@@ -509,6 +525,9 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
 		r.Recorder, true, r.Backoff, r.transitional())
+	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse {
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}
+	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxProviderIndex, func(o client.Object) []string {
@@ -559,5 +578,6 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.ViewEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.ViewEvents, &handler.EnqueueRequestForObject{}))
 	}
+	b = watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.SandboxList{} })
 	return b.Complete(k)
 }

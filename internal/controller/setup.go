@@ -35,6 +35,10 @@ type Options struct {
 	// Backoff spaces the retries of failed reconciles of every controller (default
 	// exponential from 500ms, capped at 5m).
 	Backoff Backoff
+	// ClusterResourceNamespaces are the only namespaces GatewayConnections may take their TLS
+	// and token Secrets and global policy from (default DefaultClusterResourceNamespace):
+	// cert-manager's cluster resource namespace, since those objects govern every tenant.
+	ClusterResourceNamespaces []string
 }
 
 // DefaultMaxConcurrentReconciles is the Sandbox controller's default worker count, chosen
@@ -90,11 +94,14 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 	if err := (&GatewayConnectionReconciler{
 		Client: mgr.GetClient(), Connections: conns, Recorder: recorder("gatewayconnection-controller"), ProbeInterval: opts.ProbeInterval,
 		Observers: observers, Backoff: opts.Backoff,
+		// Secrets are read uncached and watched as metadata only (see secretMeta).
+		SecretReader: mgr.GetAPIReader(), ClusterResourceNamespaces: opts.ClusterResourceNamespaces,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up GatewayConnection controller: %w", err)
 	}
 	pr := &ProviderReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("provider-controller"), Retry: opts.Retry, Backoff: opts.Backoff,
+		SecretReader: mgr.GetAPIReader(),
 	}
 	if observers != nil {
 		pr.Observed, pr.DriftEvents = observers, observers.ProviderEvents()

@@ -88,6 +88,15 @@ var _ = Describe("apply-time validation", func() {
 		Entry("gateway reserved policy setting", "GatewayConnection", validGateway+"\nsettings: {policy: {string: x}}", "spec.settings", "the policy setting is reserved: use spec.globalPolicyRef"),
 		Entry("gateway bool setting given a string", "GatewayConnection", validGateway+"\nsettings: {providers_v2_enabled: {string: 'true'}}", "spec.settings", "providers_v2_enabled, ocsf_json_enabled and agent_policy_proposals_enabled take a bool"),
 		Entry("gateway approval mode outside manual/auto", "GatewayConnection", validGateway+"\nsettings: {proposal_approval_mode: {string: sometimes}}", "spec.settings", "proposal_approval_mode takes the string manual or auto"),
+		Entry("gateway namespaces from an unknown value", "GatewayConnection", validGateway+"\nnamespaces: {from: Same}", "spec.namespaces.from", "Unsupported value"),
+		Entry("gateway namespaces without from", "GatewayConnection", validGateway+"\nnamespaces: {}", "spec.namespaces.from", "Required value"),
+		Entry("gateway namespaces Selector without selector", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector}", "spec.namespaces", "selector is required with from: Selector and not allowed otherwise"),
+		Entry("gateway namespaces All with a selector", "GatewayConnection", validGateway+"\nnamespaces: {from: All, selector: {matchLabels: {team: a}}}", "spec.namespaces", "selector is required with from: Selector and not allowed otherwise"),
+		Entry("gateway namespaces selector with an unknown operator", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}", "spec.namespaces.selector", "matchExpressions: In and NotIn need values"),
+		Entry("gateway namespaces selector In without values", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: In}]}}", "spec.namespaces.selector", "In and NotIn need values"),
+		Entry("gateway namespaces selector Exists with values", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: Exists, values: [a]}]}}", "spec.namespaces.selector", "Exists and DoesNotExist take none"),
+		Entry("gateway route grant from an unknown value", "GatewayConnection", validGateway+"\ninferenceRoutes: {namespaces: {from: Everyone}}", "spec.inferenceRoutes.namespaces.from", "Unsupported value"),
+		Entry("gateway route grant None with a selector", "GatewayConnection", validGateway+"\ninferenceRoutes: {namespaces: {from: None, selector: {}}}", "spec.inferenceRoutes.namespaces", "selector is required with from: Selector and not allowed otherwise"),
 		Entry("gateway global policy in a namespace that cannot exist", "GatewayConnection", validGateway+"\nglobalPolicyRef: {namespace: 'team a', name: p}", "spec.globalPolicyRef.namespace", "should match"),
 		// Provider
 		Entry("provider without type", "Provider", "credentialsSecretRef: {name: creds}", "spec.type", "Required value"),
@@ -218,7 +227,7 @@ var _ = Describe("apply-time validation", func() {
 		Entry("an image with a 128-character tag", "Sandbox", "image: busybox:"+strings.Repeat("t", 128)),
 		Entry("an image path of 255 characters", "Sandbox", "image: example.com/"+strings.Repeat("a", 255)),
 		Entry("a Docker Hub image whose library/ path is 255 characters", "Sandbox", "image: "+strings.Repeat("a", 247)),
-		Entry("allowed IPs and CIDRs", "SandboxPolicy", allowedIPs("10.0.0.0/8", "192.168.1.1", "2001:db8::/32", "2001:db8::1", "0.0.0.0/0")),
+		Entry("allowed IPs and CIDRs", "SandboxPolicy", allowedIPs("10.0.0.0/8", "192.168.1.1", "2001:db8::/32", "2001:db8::1", "203.0.113.0/24")),
 		Entry("an allowed CIDR with host bits set, as the gateway allows", "SandboxPolicy", allowedIPs("10.0.0.1/8")),
 		Entry("allowed IPs inline", "Sandbox", sandboxWithPolicy(allowedIPs("172.16.0.0/12", "fd00::/8"))),
 	)
@@ -293,6 +302,18 @@ var _ = Describe("apply-time validation", func() {
 			}
 			Expect(k8sClient.Update(ctx, obj)).To(Succeed(), "step %s", step)
 		}
+	})
+
+	It("defaults a connection to every namespace for use and none for inference routes", func() {
+		obj := object("GatewayConnection", validGateway)
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("namespaces", map[string]any{"from": "All"}))
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("inferenceRoutes", map[string]any{"namespaces": map[string]any{"from": "None"}}))
+		obj = object("GatewayConnection", validGateway+"\ninferenceRoutes: {}")
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("inferenceRoutes", map[string]any{"namespaces": map[string]any{"from": "None"}}))
+		obj = object("GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: In, values: [a]}, {key: frozen, operator: DoesNotExist}]}}")
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
 	})
 
 	It("accepts every sample in config/samples", func() {

@@ -84,7 +84,9 @@ func (f *fakeApprovals) Undo(_ context.Context, _, id string) (*openshellv1.Undo
 	return &openshellv1.UndoDraftChunkResponse{PolicyVersion: 6}, nil
 }
 
-func (f *fakeApprovals) Clear(context.Context, string) (uint32, error) { return 0, errors.New("not used") }
+func (f *fakeApprovals) Clear(context.Context, string) (uint32, error) {
+	return 0, errors.New("not used")
+}
 
 // approvalsConnections is a registry with one gateway having only approvals.
 type approvalsConnections struct{ a *fakeApprovals }

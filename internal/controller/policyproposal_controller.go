@@ -27,16 +27,6 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
-// Event reasons of decisions carried out on the gateway (on the PolicyProposal).
-const (
-	eventProposed         = "Proposed"
-	eventProposalEdited   = "ProposalEdited"
-	eventProposalApproved = "ProposalApproved"
-	eventProposalRejected = "ProposalRejected"
-	eventProposalUndone   = "ProposalUndone"
-	eventProposalsCleared = "ProposalsCleared"
-)
-
 // PolicyProposalReconciler carries reviewers' decisions on PolicyProposals to the gateway
 // (Edit, Approve, Reject, Undo of the draft chunk) and mirrors the chunk into status. The
 // proposals themselves are created and deleted by PolicyDraftReconciler.

@@ -330,13 +330,14 @@ var _ = Describe("PolicyProposal", func() {
 	It("is refused while a global policy is active, says so, and approves once it is gone", func() {
 		sb, gwName := proposalSandbox()
 		p, id := propose(sb, gwName, "api.github.com", "")
-		global := &v1alpha1.SandboxPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: sb.Namespace, Name: "global"}, Spec: basePolicy()}
+		// A global policy lives in the operator's cluster resource namespace.
+		global := &v1alpha1.SandboxPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: "global-" + sb.Namespace}, Spec: basePolicy()}
 		Expect(k8s.Create(ctx, global)).To(Succeed())
 		setGlobal := func(ref *v1alpha1.NamespacedObjectReference) {
 			gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
 			Expect(edit(gc, func() { gc.Spec.GlobalPolicyRef = ref })).To(Succeed())
 		}
-		setGlobal(&v1alpha1.NamespacedObjectReference{Namespace: sb.Namespace, Name: "global"})
+		setGlobal(&v1alpha1.NamespacedObjectReference{Namespace: systemNS, Name: global.Name})
 		DeferCleanup(func() {
 			setGlobal(nil)
 			Eventually(globalPolicyDeleted, timeout, interval).Should(BeTrue())

@@ -47,8 +47,9 @@ type ObserverOptions struct {
 	FallbackInterval time.Duration
 	// DraftResync is how often a list also reports every managed sandbox to the PolicyProposal
 	// discovery, which reads each one's draft chunks (one GetDraftPolicy per sandbox: the
-	// gateway has no list across sandboxes). Default five Resyncs (five minutes); streams
-	// report draft updates of the sandboxes they follow at once.
+	// gateway has no list across sandboxes). Default: every Resync (the full list); raise it to
+	// trade how soon a new proposal appears for fewer reads. Streams report draft updates of
+	// the sandboxes they follow at once.
 	DraftResync time.Duration
 }
 
@@ -233,7 +234,7 @@ type observer struct {
 
 func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events chan<- event.GenericEvent) *observer {
 	if opts.DraftResync <= 0 {
-		opts.DraftResync = 5 * opts.Resync
+		opts.DraftResync = opts.Resync
 	}
 	if opts.FallbackInterval <= 0 {
 		opts.FallbackInterval = fallbackListInterval

@@ -19,6 +19,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 
@@ -29,9 +30,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	openshellv1alpha1 "github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/controller"
 	"github.com/openshell-operator/openshell-operator/internal/managercfg"
+	"github.com/openshell-operator/openshell-operator/internal/version"
 )
 
 // The manager creates TokenReviews and SubjectAccessReviews to authenticate and authorize
@@ -43,7 +45,7 @@ var scheme = runtime.NewScheme()
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(openshellv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 }
 
 func main() {
@@ -89,9 +91,14 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 400, "Kubernetes client burst.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
 		"Serve net/http/pprof on this address (for example 127.0.0.1:6060); empty disables it.")
+	printVersion := flag.Bool("version", false, "Print the version, commit and build date, then exit.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.String("manager"))
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
 

@@ -12,6 +12,13 @@ type eventRecorder interface {
 	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...any)
 }
 
+// record emits an event through rec; a reconciler built without a recorder records none.
+func record(rec eventRecorder, obj runtime.Object, typ, reason, format string, args ...any) {
+	if rec != nil {
+		rec.Eventf(obj, typ, reason, format, args...)
+	}
+}
+
 // Event reasons of actions the operator took. Condition changes use the condition's reason
 // (see conditionEvent); these name what was done.
 const (

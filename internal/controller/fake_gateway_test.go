@@ -133,13 +133,6 @@ func (s fakeSandboxes) DetachProvider(_ context.Context, sandbox, provider strin
 	return s.provider("Sandboxes.DetachProvider", sandbox, provider, false)
 }
 
-// setPhase moves a fake sandbox to a phase (the gateway's provisioning finishing, say).
-func (f *fakeGateway) setPhase(name string, phase openshellv1.SandboxPhase) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.sandboxes[name].Status.Phase = phase
-}
-
 // PlatformEvents implements platformEventReader.
 func (f *fakeGateway) PlatformEvents(context.Context, string) ([]*openshellv1.PlatformEvent, error) {
 	f.mu.Lock()

@@ -127,7 +127,7 @@ func gatewayFailure(what string, err error) *failure {
 func gatewayMessage(code codes.Code, err error) string {
 	switch code {
 	case codes.DeadlineExceeded:
-		return "the gateway did not answer before the call's deadline (spec.timeout of the GatewayConnection)"
+		return "the gateway did not answer within the GatewayConnection's spec.timeout"
 	case codes.Canceled:
 		return "the call was cancelled"
 	}
@@ -139,9 +139,9 @@ func gatewayMessage(code codes.Code, err error) string {
 }
 
 // fromOutcome is the failure of a pure check's outcome (a bad Secret, an invalid spec):
-// Stalled ones wait for a change, the rest back off.
+// Stalled ones wait for a change, the rest wait on their dependency.
 func fromOutcome(o *outcome) *failure {
-	r := retryBackoff
+	r := retryDependency
 	if o.Stalled {
 		r = retryOnChange
 	}

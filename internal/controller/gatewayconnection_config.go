@@ -89,7 +89,7 @@ func (r *GatewayConnectionReconciler) syncSettings(ctx context.Context, gw gatew
 			return gatewayFailure(fmt.Sprintf("setting %q", k), err)
 		}
 		revision = resp.GetSettingsRevision()
-		r.eventf(gc, corev1.EventTypeNormal, eventSettingApplied, "set gateway setting %q (settings revision %d)", k, revision)
+		record(r.Recorder, gc, corev1.EventTypeNormal, eventSettingApplied, "set gateway setting %q (settings revision %d)", k, revision)
 	}
 	for _, k := range plan.Delete {
 		resp, err := gw.Policies.DeleteSetting(ctx, global, k)
@@ -97,7 +97,7 @@ func (r *GatewayConnectionReconciler) syncSettings(ctx context.Context, gw gatew
 			return gatewayFailure(fmt.Sprintf("delete setting %q", k), err)
 		}
 		revision = max(revision, resp.GetSettingsRevision())
-		r.eventf(gc, corev1.EventTypeNormal, eventSettingDeleted, "deleted gateway setting %q", k)
+		record(r.Recorder, gc, corev1.EventTypeNormal, eventSettingDeleted, "deleted gateway setting %q", k)
 	}
 	gc.Status.ManagedSettings = plan.Managed
 	gc.Status.SettingsRevision = revision
@@ -114,7 +114,7 @@ func (r *GatewayConnectionReconciler) syncGlobalPolicy(ctx context.Context, gw g
 		if _, err := gw.Policies.DeleteGlobal(ctx); err != nil && !gateway.IsNotFound(err) {
 			return gatewayFailure("delete global policy", err)
 		}
-		r.eventf(gc, corev1.EventTypeNormal, eventGlobalPolicyDeleted, "deleted the global policy (version %d)", gc.Status.GlobalPolicyVersion)
+		record(r.Recorder, gc, corev1.EventTypeNormal, eventGlobalPolicyDeleted, "deleted the global policy (version %d)", gc.Status.GlobalPolicyVersion)
 		gc.Status.GlobalPolicyVersion, gc.Status.GlobalPolicyHash = 0, ""
 		return nil
 	}
@@ -150,13 +150,7 @@ func (r *GatewayConnectionReconciler) syncGlobalPolicy(ctx context.Context, gw g
 	if err != nil {
 		return gatewayFailure(fmt.Sprintf("global policy from SandboxPolicy %s/%s", ref.Namespace, ref.Name), err)
 	}
-	r.eventf(gc, corev1.EventTypeNormal, eventGlobalPolicyApplied, "applied SandboxPolicy %s/%s as the global policy (version %d)", ref.Namespace, ref.Name, resp.GetVersion())
+	record(r.Recorder, gc, corev1.EventTypeNormal, eventGlobalPolicyApplied, "applied SandboxPolicy %s/%s as the global policy (version %d)", ref.Namespace, ref.Name, resp.GetVersion())
 	gc.Status.GlobalPolicyVersion, gc.Status.GlobalPolicyHash = resp.GetVersion(), hash
 	return nil
-}
-
-func (r *GatewayConnectionReconciler) eventf(obj *v1alpha1.GatewayConnection, typ, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, typ, reason, format, args...)
-	}
 }

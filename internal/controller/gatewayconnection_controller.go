@@ -188,44 +188,42 @@ func (r *GatewayConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		kindSteps[*v1alpha1.GatewayConnection](r), r.Recorder, false, r.Backoff, 0)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.GatewayConnection{}).
-		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.connectionsForSecret)).
-		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsForGlobalPolicy)).
+		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesSecret))).
+		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesGlobalPolicy))).
 		Named("gatewayconnection").
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Complete(k)
 }
 
-// connectionsForSecret maps a Secret to the connections referencing it. Connections are
+// connectionsWhere maps an object to the connections for which uses holds. Connections are
 // cluster-scoped and few, so a list beats maintaining an index.
-func (r *GatewayConnectionReconciler) connectionsForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
-	list := &v1alpha1.GatewayConnectionList{}
-	if err := r.List(ctx, list); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, gc := range list.Items {
-		uses := gc.Spec.TLS.SecretRef.Namespace == obj.GetNamespace() && gc.Spec.TLS.SecretRef.Name == obj.GetName()
-		if a := gc.Spec.Auth; a != nil && a.TokenSecretRef.Namespace == obj.GetNamespace() && a.TokenSecretRef.Name == obj.GetName() {
-			uses = true
+func (r *GatewayConnectionReconciler) connectionsWhere(uses func(gc *v1alpha1.GatewayConnection, ns, name string) bool) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		list := &v1alpha1.GatewayConnectionList{}
+		if err := r.List(ctx, list); err != nil {
+			return nil
 		}
-		if uses {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
+		var out []reconcile.Request
+		for i := range list.Items {
+			if gc := &list.Items[i]; uses(gc, obj.GetNamespace(), obj.GetName()) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
+			}
 		}
+		return out
 	}
-	return out
 }
 
-// connectionsForGlobalPolicy maps a SandboxPolicy to the connections applying it globally.
-func (r *GatewayConnectionReconciler) connectionsForGlobalPolicy(ctx context.Context, obj client.Object) []reconcile.Request {
-	list := &v1alpha1.GatewayConnectionList{}
-	if err := r.List(ctx, list); err != nil {
-		return nil
+// usesSecret: the connection's TLS or token Secret is ns/name.
+func usesSecret(gc *v1alpha1.GatewayConnection, ns, name string) bool {
+	if ref := gc.Spec.TLS.SecretRef; ref.Namespace == ns && ref.Name == name {
+		return true
 	}
-	var out []reconcile.Request
-	for _, gc := range list.Items {
-		if ref := gc.Spec.GlobalPolicyRef; ref != nil && ref.Namespace == obj.GetNamespace() && ref.Name == obj.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
-		}
-	}
-	return out
+	a := gc.Spec.Auth
+	return a != nil && a.TokenSecretRef.Namespace == ns && a.TokenSecretRef.Name == name
+}
+
+// usesGlobalPolicy: the connection applies SandboxPolicy ns/name gateway-wide.
+func usesGlobalPolicy(gc *v1alpha1.GatewayConnection, ns, name string) bool {
+	ref := gc.Spec.GlobalPolicyRef
+	return ref != nil && ref.Namespace == ns && ref.Name == name
 }

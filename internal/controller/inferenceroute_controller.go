@@ -112,10 +112,10 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 			return failCall("set inference route", err)
 		}
 		if live != nil && ir.Status.RouteVersion != 0 {
-			r.eventf(ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
 				route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
 		} else {
-			r.eventf(ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
 				route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
 		}
 		ir.Status.RouteVersion = resp.GetVersion()
@@ -197,19 +197,13 @@ func (r *InferenceRouteReconciler) heldElsewhere(ctx context.Context, gw gateway
 	return nil
 }
 
-func (r *InferenceRouteReconciler) eventf(obj *v1alpha1.InferenceRoute, typ, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, typ, reason, format, args...)
-	}
-}
-
 // finalize releases the finalizer. The gateway has no delete RPC, so the route stays
 // configured; the event says so. It is not handed to another claimant, which is not named:
 // it may be another tenant's.
 func (r *InferenceRouteReconciler) finalize(_ context.Context, ir *v1alpha1.InferenceRoute) step {
 	if ir.Status.RouteVersion != 0 && readyReason(ir.Status.Conditions) != v1alpha1.ReasonConflict {
 		route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
-		r.eventf(ir, corev1.EventTypeWarning, eventRouteLeft,
+		record(r.Recorder, ir, corev1.EventTypeWarning, eventRouteLeft,
 			"the gateway has no delete RPC: route %s of GatewayConnection %s stays configured (model %s, version %d); point it elsewhere with another InferenceRoute",
 			route, gwName, ir.Spec.Model, ir.Status.RouteVersion)
 	}

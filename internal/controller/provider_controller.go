@@ -24,7 +24,11 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
-const providerSecretIndex = "spec.credentialsSecretRef.name"
+// Field indexes on Provider used to re-enqueue dependents.
+const (
+	providerSecretIndex  = "spec.credentialsSecretRef.name"
+	providerGatewayIndex = "spec.gatewayRef.name"
+)
 
 // ProviderReconciler reconciles Provider resources into gateway providers.
 type ProviderReconciler struct {
@@ -55,12 +59,6 @@ type ProviderReconciler struct {
 // providerRecorder is the part of the observation loop the Provider controller feeds.
 type providerRecorder interface {
 	RecordProvider(gateway string, p *datamodelv1.Provider)
-}
-
-func (r *ProviderReconciler) eventf(obj *v1alpha1.Provider, typ, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, typ, reason, format, args...)
-	}
 }
 
 // sync reads the credentials Secret, then creates or updates the gateway provider.
@@ -140,7 +138,7 @@ func (r *ProviderReconciler) converge(ctx context.Context, gw providerGateway, p
 		st := failCall("update provider", err)
 		return nil, &st
 	}
-	r.eventf(p, corev1.EventTypeNormal, eventUpdated, "updated gateway provider %s", name)
+	record(r.Recorder, p, corev1.EventTypeNormal, eventUpdated, "updated gateway provider %s", name)
 	return updated, nil
 }
 
@@ -158,9 +156,9 @@ func (r *ProviderReconciler) create(ctx context.Context, gw providerGateway, p *
 		return nil, &st
 	}
 	if p.Status.ProviderID != "" {
-		r.eventf(p, corev1.EventTypeNormal, eventRecreated, "gateway provider %s was missing and has been recreated", name)
+		record(r.Recorder, p, corev1.EventTypeNormal, eventRecreated, "gateway provider %s was missing and has been recreated", name)
 	} else {
-		r.eventf(p, corev1.EventTypeNormal, eventCreated, "created gateway provider %s", name)
+		record(r.Recorder, p, corev1.EventTypeNormal, eventCreated, "created gateway provider %s", name)
 	}
 	return created, nil
 }
@@ -202,7 +200,7 @@ func (r *ProviderReconciler) finalize(ctx context.Context, p *v1alpha1.Provider)
 		}
 		return failCall("deletion waits: delete provider", err)
 	}
-	r.eventf(p, corev1.EventTypeNormal, eventDeleted, "deleted gateway provider %s", name)
+	record(r.Recorder, p, corev1.EventTypeNormal, eventDeleted, "deleted gateway provider %s", name)
 	return step{Release: true}
 }
 
@@ -227,11 +225,18 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Provider{}, providerSecretIndex, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.Provider).Spec.CredentialsSecretRef.Name}
 	}); err != nil {
-		return err
+		return fmt.Errorf("index provider secrets: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Provider{}, providerGatewayIndex, func(o client.Object) []string {
+		return []string{gatewayRefName(o.(*v1alpha1.Provider).Spec.GatewayRef)}
+	}); err != nil {
+		return fmt.Errorf("index provider gatewayRef: %w", err)
 	}
 	k := newKernel(r.Client, kindProvider, func() *v1alpha1.Provider { return &v1alpha1.Provider{} }, kindSteps[*v1alpha1.Provider](r),
 		r.Recorder, true, r.Backoff, r.Retry)
-	k.Uses = func(p *v1alpha1.Provider) gatewayUse { return gatewayUse{Connection: gatewayRefName(p.Spec.GatewayRef)} }
+	k.Uses = func(p *v1alpha1.Provider) gatewayUse {
+		return gatewayUse{Connection: gatewayRefName(p.Spec.GatewayRef)}
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Provider{}).
 		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.providersForSecret)).
@@ -256,16 +261,10 @@ func (r *ProviderReconciler) providersForSecret(ctx context.Context, obj client.
 
 func (r *ProviderReconciler) providersForConnection(ctx context.Context, obj client.Object) []reconcile.Request {
 	list := &v1alpha1.ProviderList{}
-	if err := r.List(ctx, list); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{providerGatewayIndex: obj.GetName()}); err != nil {
 		return nil
 	}
-	var matching []v1alpha1.Provider
-	for _, p := range list.Items {
-		if gatewayRefName(p.Spec.GatewayRef) == obj.GetName() {
-			matching = append(matching, p)
-		}
-	}
-	return requestsOf(matching)
+	return requestsOf(list.Items)
 }
 
 func providersOfSandbox(_ context.Context, obj client.Object) []reconcile.Request {

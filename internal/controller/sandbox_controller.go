@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -72,13 +71,6 @@ type SandboxReconciler struct {
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// eventf records an event; a reconciler built without a recorder records none.
-func (r *SandboxReconciler) eventf(obj runtime.Object, eventtype, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, eventtype, reason, format, args...)
-	}
-}
-
 func (r *SandboxReconciler) transitional() time.Duration {
 	if r.Transitional > 0 {
 		return r.Transitional
@@ -126,7 +118,7 @@ func (r *SandboxReconciler) sync(ctx context.Context, sb *v1alpha1.Sandbox) step
 	res := r.observeAndAct(ctx, sb, refs, &obs)
 	d := r.derive(sb, obs)
 	if res == 0 && (obs.Failure == nil || obs.Failure.Retry != retryBackoff) {
-		res = r.requeueAfter(sb, refs, d)
+		res = r.requeueAfter(refs, d)
 	}
 	return step{outcome: d.Outcome, Failure: obs.Failure, RequeueAfter: res, GenerationApplied: d.GenerationApplied}
 }
@@ -147,7 +139,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		obs.Failure = failed(v1alpha1.ReasonDependencyNotReady, fmt.Sprintf("GatewayConnection %q: %v", refs.Connection, err), retryDependency)
 		return r.transitional()
 	}
-	desired, f := r.desiredSpec(ctx, sb, gw.Providers, refs.Connection)
+	desired, f := r.desiredSpec(ctx, sb, obs, gw.Providers, refs.Connection)
 	if f != nil {
 		obs.Failure = f
 		return r.transitional()
@@ -244,11 +236,11 @@ func (r *SandboxReconciler) create(ctx context.Context, gw gatewayAPI, sb *v1alp
 	planned := r.recreates.take(sb.UID, obs.ID) || readyReason(sb.Status.Conditions) == v1alpha1.ReasonRecreating
 	switch {
 	case planned:
-		r.eventf(sb, corev1.EventTypeNormal, eventRecreated, "recreated gateway sandbox %s (id %s)", refs.Name, id)
+		record(r.Recorder, sb, corev1.EventTypeNormal, eventRecreated, "recreated gateway sandbox %s (id %s)", refs.Name, id)
 	case obs.ID != "":
-		r.eventf(sb, corev1.EventTypeWarning, eventHealed, "gateway sandbox %s (id %s) was gone; created it again (id %s)", refs.Name, obs.ID, id)
+		record(r.Recorder, sb, corev1.EventTypeWarning, eventHealed, "gateway sandbox %s (id %s) was gone; created it again (id %s)", refs.Name, obs.ID, id)
 	default:
-		r.eventf(sb, corev1.EventTypeNormal, eventCreated, "created gateway sandbox %s (id %s)", refs.Name, id)
+		record(r.Recorder, sb, corev1.EventTypeNormal, eventCreated, "created gateway sandbox %s (id %s)", refs.Name, id)
 	}
 	obs.ID = id
 	r.View.Record(refs.Connection, created)
@@ -298,7 +290,7 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb
 		}
 		obs.Policy = &v1alpha1.SandboxPolicyState{Version: resp.GetVersion(), Hash: resp.GetPolicyHash(),
 			Status: v1alpha1.PolicyLoadPending, SourceHash: sourceHash}
-		r.eventf(sb, corev1.EventTypeNormal, eventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
+		record(r.Recorder, sb, corev1.EventTypeNormal, eventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
 		obs.PolicyVersion = resp.GetVersion()
 		latest, err = gw.GetStatus(ctx, refs.Name, resp.GetVersion())
 		if err != nil {
@@ -324,7 +316,7 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb
 }
 
 // desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady.
-func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, gwProviders providerGateway, connection string) (*openshellv1.SandboxSpec, *failure) {
+func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation, gwProviders providerGateway, connection string) (*openshellv1.SandboxSpec, *failure) {
 	providers := map[string]*v1alpha1.Provider{}
 	for _, n := range sb.Spec.Providers {
 		p := &v1alpha1.Provider{}
@@ -369,6 +361,11 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		}
 		policySpec = &sp.Spec
 	}
+	policySpec, notInSpec, f := r.withApprovedRules(ctx, sb, policySpec)
+	if f != nil {
+		return nil, f
+	}
+	obs.ApprovedRulesNotInSpec = &notInSpec
 	policy, err := sandboxPolicyToGateway(policySpec)
 	if err != nil {
 		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
@@ -401,7 +398,7 @@ func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) 
 		cur, err := gw.Sandboxes.Get(ctx, refs.Name)
 		switch {
 		case gateway.IsNotFound(err):
-			r.eventf(sb, corev1.EventTypeNormal, eventDeleted, "gateway sandbox %s is gone", refs.Name)
+			record(r.Recorder, sb, corev1.EventTypeNormal, eventDeleted, "gateway sandbox %s is gone", refs.Name)
 			r.View.Settle(refs.Connection, refs.Name)
 			return release
 		case err != nil:
@@ -452,7 +449,7 @@ var errNotObserved = status.Error(codes.NotFound, "not in the observed gateway v
 // (their stream closed) and transitional ones followed by a stream, so requeues are only a
 // safety net; policy loads are polled because a FAILED load changes no sandbox field to
 // stream.
-func (r *SandboxReconciler) requeueAfter(sb *v1alpha1.Sandbox, refs sandboxRefs, d sandboxDerivedStatus) time.Duration {
+func (r *SandboxReconciler) requeueAfter(refs sandboxRefs, d sandboxDerivedStatus) time.Duration {
 	o := d.Outcome
 	converged := o.Ready || o.Stalled
 	if !r.View.Watching() {
@@ -523,7 +520,9 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
 		r.Recorder, true, r.Backoff, r.transitional())
-	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse { return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)} }
+	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse {
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}
+	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxProviderIndex, func(o client.Object) []string {
@@ -566,6 +565,7 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Sandbox{}).
 		Watches(&v1alpha1.Provider{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxProviderIndex, true))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
+		Watches(&v1alpha1.PolicyProposal{}, handler.EnqueueRequestsFromMapFunc(proposalSandbox)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
 			builder.WithPredicates(connectionReadinessChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: r.Backoff.rateLimiter()}).

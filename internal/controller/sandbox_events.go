@@ -75,7 +75,7 @@ func (r *SandboxReconciler) mirrorPlatformEvents(ctx context.Context, reader pla
 		if reason == "" {
 			reason = eventGatewayPlatform
 		}
-		r.eventf(obj, eventTypeOfPlatform(e.GetType()), reason, "gateway (%s): %s", e.GetSource(), e.GetMessage())
+		record(r.Recorder, obj, eventTypeOfPlatform(e.GetType()), reason, "gateway (%s): %s", e.GetSource(), e.GetMessage())
 	}
 	r.mirror.mark(id, newest)
 }

@@ -118,7 +118,9 @@ func TestSandboxBranches(t *testing.T) {
 			calls: map[string]int{}},
 		{name: "an unavailable gateway backs off, keeps the last phase",
 			sandbox: unitSandbox(withID, func(sb *v1alpha1.Sandbox) { sb.Status.Phase = v1alpha1.SandboxPhaseReady }),
-			prepare: func(_ *fakeConnections, g *fakeGateway) { g.errs["Sandboxes.Get"] = status.Error(codes.Unavailable, "connection refused") },
+			prepare: func(_ *fakeConnections, g *fakeGateway) {
+				g.errs["Sandboxes.Get"] = status.Error(codes.Unavailable, "connection refused")
+			},
 			want: sandboxResult{Conditions: []string{"Ready=False/GatewayUnavailable: get sandbox: connection refused (Unavailable)",
 				"Reconciling=True/GatewayUnavailable: get sandbox: connection refused (Unavailable)"},
 				Phase: v1alpha1.SandboxPhaseReady, ID: "id-7", Requeue: defaultBackoffBase, Events: []string{"Warning/GatewayUnavailable"}},
@@ -129,8 +131,8 @@ func TestSandboxBranches(t *testing.T) {
 				g.errs["Sandboxes.Create"] = status.Error(codes.DeadlineExceeded, "stream terminated by RST_STREAM with error code: CANCEL")
 			},
 			want: sandboxResult{Conditions: []string{
-				"Ready=False/GatewayUnavailable: create sandbox: the gateway did not answer before the call's deadline (spec.timeout of the GatewayConnection) (DeadlineExceeded)",
-				"Reconciling=True/GatewayUnavailable: create sandbox: the gateway did not answer before the call's deadline (spec.timeout of the GatewayConnection) (DeadlineExceeded)"},
+				"Ready=False/GatewayUnavailable: create sandbox: the gateway did not answer within the GatewayConnection's spec.timeout (DeadlineExceeded)",
+				"Reconciling=True/GatewayUnavailable: create sandbox: the gateway did not answer within the GatewayConnection's spec.timeout (DeadlineExceeded)"},
 				Requeue: defaultBackoffBase, Events: []string{"Warning/GatewayUnavailable"}},
 			calls: map[string]int{"Sandboxes.Get": 1, "Sandboxes.Create": 1}},
 		{name: "an invalid spec the gateway refuses stalls",
@@ -184,8 +186,8 @@ func TestSandboxPlannedRecreateIsNotAHeal(t *testing.T) {
 	if st := r.sync(ctx, first); st.shown().Reason != v1alpha1.ReasonRecreating {
 		t.Fatalf("first reconcile: %+v", st.shown())
 	}
-	delete(g.sandboxes, name) // the gateway finished deleting before the cache caught up
-	second := stale.DeepCopy()  // the cache still shows the status before Recreating
+	delete(g.sandboxes, name)  // the gateway finished deleting before the cache caught up
+	second := stale.DeepCopy() // the cache still shows the status before Recreating
 	r.sync(ctx, second)
 	if diff := cmp.Diff([]string{"Normal/Recreated"}, ev.reasons()); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
@@ -252,7 +254,11 @@ func TestSandboxPolicyPushAndLoad(t *testing.T) {
 // releases at once; an outage keeps the finalizer.
 func TestSandboxFinalize(t *testing.T) {
 	name := GatewayName("team", "agent")
-	deleting := func(sb *v1alpha1.Sandbox) { now := metav1.Now(); sb.DeletionTimestamp = &now; sb.Status.SandboxID = "id-7" }
+	deleting := func(sb *v1alpha1.Sandbox) {
+		now := metav1.Now()
+		sb.DeletionTimestamp = &now
+		sb.Status.SandboxID = "id-7"
+	}
 	seed := func(g *fakeGateway) {
 		g.sandboxes[name] = &openshellv1.Sandbox{Metadata: &datamodelv1.ObjectMeta{Name: name, Id: "id-7", Labels: OwnershipLabels(unitSandbox())},
 			Spec: &openshellv1.SandboxSpec{}, Status: &openshellv1.SandboxStatus{Phase: openshellv1.SandboxPhase_SANDBOX_PHASE_READY}}

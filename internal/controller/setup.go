@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
@@ -89,7 +90,7 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("set up metrics: %w", err)
 	}
 	// core/v1 events: what `kubectl describe` shows and Argo CD / Flux users read.
-	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck
+	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck // core/v1 events are what kubectl describe, Argo CD and Flux show
 	if err := (&GatewayConnectionReconciler{
 		Client: mgr.GetClient(), Connections: conns, Recorder: recorder("gatewayconnection-controller"), ProbeInterval: opts.ProbeInterval,
 		Observers: observers, Backoff: opts.Backoff,
@@ -124,6 +125,21 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"), Backoff: opts.Backoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up SandboxPolicy controller: %w", err)
+	}
+	pokes := make(chan event.GenericEvent, 1024)
+	if err := (&PolicyProposalReconciler{
+		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"), Backoff: opts.Backoff,
+		Retry: opts.Retry, Pokes: pokes,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up PolicyProposal controller: %w", err)
+	}
+	drafts := &PolicyDraftReconciler{Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"),
+		Resync: opts.Resync, Pokes: pokes}
+	if observers != nil {
+		drafts.Drafts = observers.DraftEvents()
+	}
+	if err := drafts.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up PolicyProposal discovery: %w", err)
 	}
 	if err := (&InferenceRouteReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),

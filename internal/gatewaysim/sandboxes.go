@@ -3,6 +3,7 @@ package gatewaysim
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"time"
 
@@ -155,8 +156,11 @@ func (s *Simulator) CreateSandbox(_ context.Context, req *openshellv1.CreateSand
 	return &openshellv1.SandboxResponse{Sandbox: proto.Clone(sb).(*openshellv1.Sandbox)}, nil
 }
 
+// event records a platform event and the gateway's INFO log line about it.
 func (r *sandboxRec) event(reason, msg string) {
-	r.events = append(r.events, &openshellv1.PlatformEvent{TimestampMs: nowMs(), Source: platformEventSrc, Type: platformEventNorm, Reason: reason, Message: msg})
+	now := nowMs()
+	r.events = append(r.events, &openshellv1.PlatformEvent{TimestampMs: now, Source: platformEventSrc, Type: platformEventNorm, Reason: reason, Message: msg})
+	r.logs = append(r.logs, &openshellv1.SandboxLogLine{SandboxId: r.sb.Metadata.Id, TimestampMs: now, Level: "INFO", Target: "openshell_server", Message: reason + ": " + msg, Source: logSourceGateway})
 }
 
 // bump is the CAS write every mutation performs: resource_version + 1, even for no-ops.
@@ -173,25 +177,30 @@ func (s *Simulator) driverReady(name, id string) {
 	if r == nil || r.sb.Metadata.Id != id || r.forced {
 		return
 	}
-	if p := r.sb.Status.Phase; p != openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING && p != openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN {
+	r.supervisor = true
+	if !promotable(r) {
 		return
 	}
-	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY, "")
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
 	r.event("Started", "supervisor session connected")
 	s.state.bump(r)
 }
 
-func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
+// promotable: a connected supervisor promotes PROVISIONING and UNKNOWN to READY (§1.2).
+func promotable(r *sandboxRec) bool {
+	p := r.sb.Status.Phase
+	return p == openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING || p == openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN
+}
+
+// setPhase sets phase with the Ready condition the simulated driver reports for it.
+func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase) {
 	r.sb.Status.Phase = phase
 	cond := &openshellv1.SandboxCondition{Type: "Ready", LastTransitionTime: time.Now().UTC().Format(time.RFC3339)}
 	switch phase {
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_READY:
 		cond.Status, cond.Reason, cond.Message = "True", readyReason, readyMessage
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_ERROR:
-		if msg == "" {
-			msg = errorDefaultMsg
-		}
-		cond.Status, cond.Reason, cond.Message = "False", errorReason, msg
+		cond.Status, cond.Reason, cond.Message = "False", errorReason, errorDefaultMsg
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING:
 		cond.Status, cond.Reason, cond.Message = "False", "Deleting", deletingMessage
 	default:
@@ -201,8 +210,9 @@ func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
 }
 
 // ForcePhase pins a sandbox to phase, as a driver event would (ERROR gets a Ready=False
-// condition with a non-transient reason). Forcing PROVISIONING or READY releases the pin so
-// the simulated driver resumes. It reports whether the sandbox exists.
+// condition with a non-transient reason). Every phase but READY stays pinned: the simulated
+// driver and supervisor leave the sandbox alone until READY is forced (which releases the pin)
+// or a driver event arrives (DriverCondition). It reports whether the sandbox exists.
 func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -211,7 +221,7 @@ func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool
 		return false
 	}
 	r.forced = phase != openshellv1.SandboxPhase_SANDBOX_PHASE_READY
-	setPhase(r, phase, "")
+	setPhase(r, phase)
 	r.event(phase.String(), "phase forced by the simulator")
 	s.state.bump(r)
 	return true
@@ -277,7 +287,7 @@ func (s *Simulator) DeleteSandbox(_ context.Context, req *openshellv1.DeleteSand
 		return nil, status.Error(codes.NotFound, "sandbox not found")
 	}
 	r.forced = true
-	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING, "")
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING)
 	r.event("Killing", "deleting sandbox")
 	st.bump(r)
 	delete(st.settings, r.sb.Metadata.Name)
@@ -302,14 +312,37 @@ func (s *Simulator) driverDeleted(name, id string) {
 	s.state.notify(id)
 }
 
+// envKeyRE is is_valid_env_key: credential keys that do not match are never injected.
+var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// activeCredentialKeys are the keys a provider injects as environment variables now: valid
+// environment names whose credential has not expired (semantics §3.1, §3.4).
+func activeCredentialKeys(p *datamodelv1.Provider, now int64) []string {
+	var keys []string
+	for k := range p.GetCredentials() {
+		if !envKeyRE.MatchString(k) {
+			continue
+		}
+		if exp := p.GetCredentialExpiresAtMs()[k]; exp > 0 && exp <= now {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// checkProviders requires every named provider to exist and their active credential keys
+// not to collide between two different providers.
 func (st *state) checkProviders(names []string) error {
 	owner := map[string]string{}
+	now := nowMs()
 	for _, n := range names {
 		p := st.providers[n]
 		if p == nil {
 			return status.Errorf(codes.FailedPrecondition, "provider '%s' not found", n)
 		}
-		for k := range p.p.Credentials {
+		for _, k := range activeCredentialKeys(p.p, now) {
 			if other, ok := owner[k]; ok && other != n {
 				return status.Errorf(codes.FailedPrecondition, "credential env key '%s' is provided by both provider '%s' and provider '%s'; remove one of them", k, other, n)
 			}
@@ -441,27 +474,38 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// WatchSandbox streams snapshots (and platform events when asked) of one sandbox by id.
-// stop_on_terminal closes the stream only on READY, as the real gateway does.
+// WatchSandbox streams snapshots (and platform events and log lines when asked) of one
+// sandbox by id. A snapshot is sent first and on every change notification; with
+// follow_logs the last log_tail_lines lines are replayed and new lines streamed as they are
+// written, filtered by log_since_ms. stop_on_terminal closes the stream only on READY, as
+// the real gateway does.
+//
+//nolint:gocognit // the stream multiplexes snapshot, events, logs and drafts; to be split per source
 func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream openshellv1.OpenShell_WatchSandboxServer) error {
 	if req.GetId() == "" {
 		return status.Error(codes.InvalidArgument, "id is required")
 	}
-	ch := make(chan struct{}, 1)
+	id := req.GetId()
+	ch, logCh := make(chan struct{}, 1), make(chan struct{}, 1)
 	s.mu.Lock()
 	st := s.state
-	if st.sandboxByID(req.GetId()) == nil {
+	r := st.sandboxByID(id)
+	if r == nil {
 		s.mu.Unlock()
 		return status.Error(codes.NotFound, "sandbox not found")
 	}
-	if st.watchers[req.GetId()] == nil {
-		st.watchers[req.GetId()] = map[chan struct{}]struct{}{}
+	register(st.watchers, id, ch)
+	var logs *logCursor
+	var pending []*openshellv1.SandboxLogLine
+	if req.GetFollowLogs() {
+		register(st.logWatchers, id, logCh)
+		logs, pending = newLogCursor(r, newLogFilter(req.GetLogSinceMs(), nil, ""), req.GetLogTailLines())
 	}
-	st.watchers[req.GetId()][ch] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(st.watchers[req.GetId()], ch)
+		delete(st.watchers[id], ch)
+		delete(st.logWatchers[id], logCh)
 		s.mu.Unlock()
 	}()
 
@@ -469,40 +513,67 @@ func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream op
 	if !req.GetFollowEvents() {
 		sentEvents = -1
 	}
+	snapshot := true
 	for {
 		s.mu.Lock()
-		r := st.sandboxByID(req.GetId())
+		r := st.sandboxByID(id)
 		var snap *openshellv1.Sandbox
 		var events []*openshellv1.PlatformEvent
 		if r != nil {
-			snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
+			if snapshot {
+				snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
+			}
 			if sentEvents >= 0 && sentEvents < len(r.events) {
 				events = append(events, r.events[sentEvents:]...)
 				sentEvents = len(r.events)
 			}
+			if logs != nil {
+				pending = append(pending, logs.take(r)...)
+			}
 		}
 		s.mu.Unlock()
-		if snap == nil {
+		if r == nil {
 			return nil
 		}
+		for _, l := range pending {
+			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Log{Log: l}}); err != nil {
+				return err
+			}
+		}
+		pending = nil
 		for _, e := range events {
 			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Event{Event: e}}); err != nil {
 				return err
 			}
 		}
-		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: snap}}); err != nil {
-			return err
-		}
-		if req.GetStopOnTerminal() && snap.Status.GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
-			return nil
+		if snap != nil {
+			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: snap}}); err != nil {
+				return err
+			}
+			if req.GetStopOnTerminal() && snap.Status.GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+				return nil
+			}
 		}
 		select {
 		case _, ok := <-ch:
 			if !ok {
 				return status.Error(codes.Unavailable, "gateway restarted")
 			}
+			snapshot = true
+		case _, ok := <-logCh:
+			if !ok {
+				return status.Error(codes.Unavailable, "gateway restarted")
+			}
+			snapshot = false
 		case <-stream.Context().Done():
 			return nil
 		}
 	}
+}
+
+func register(all map[string]map[chan struct{}]struct{}, id string, ch chan struct{}) {
+	if all[id] == nil {
+		all[id] = map[chan struct{}]struct{}{}
+	}
+	all[id][ch] = struct{}{}
 }

@@ -165,9 +165,9 @@ func chartCases(t *testing.T) []chartCase {
 				r.one(t, "ConfigMap", &cm)
 				want := map[string]string{"allowedRuntimeClasses": "gvisor,kata", "allowedImageRegistries": "", "maxCPU": "4", "maxMemory": "",
 					"allowGPU": "false", "forbiddenPodLabelPrefixes": "kubernetes.io/,k8s.io/,openshell.dev/",
-					"forbiddenPodAnnotationPrefixes": "kubernetes.io/,k8s.io/,openshell.dev/",
-					"forbiddenCIDRs": "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32",
-					"forbiddenHosts": "metadata.google.internal,metadata.goog,metadata",
+					"forbiddenPodAnnotationPrefixes":  "kubernetes.io/,k8s.io/,openshell.dev/",
+					"forbiddenCIDRs":                  "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32",
+					"forbiddenHosts":                  "metadata.google.internal,metadata.goog,metadata",
 					"protectedNamespaceLabelPrefixes": "openshell.dev/", "namespaceLabelAdminGroups": "system:masters"}
 				if !reflect.DeepEqual(cm.Data, want) {
 					t.Errorf("guardrail parameters = %v, want %v", cm.Data, want)

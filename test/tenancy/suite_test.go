@@ -127,7 +127,7 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(func() { cancel(); <-done })
 	Eventually(func() error {
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // self-signed test endpoint
-		resp, err := hc.Get(metricsURL)                                                                  //nolint:noctx // readiness poll
+		resp, err := hc.Get(metricsURL)                                                                        //nolint:noctx // readiness poll
 		if err == nil {
 			_ = resp.Body.Close()
 		}

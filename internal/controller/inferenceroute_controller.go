@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
@@ -101,27 +102,32 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 	}
 	if inferenceRouteInSync(live, want) {
 		ir.Status.RouteVersion = live.GetVersion()
-	} else {
-		if live != nil && live.GetProviderName() != want.GetProviderName() {
-			if f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName()); f != nil {
-				return fail(f)
-			}
-		}
-		resp, err := gw.Inference.Set(ctx, want)
-		if err != nil {
-			return failCall("set inference route", err)
-		}
-		if live != nil && ir.Status.RouteVersion != 0 {
-			record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
-				route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
-		} else {
-			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
-				route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
-		}
-		ir.Status.RouteVersion = resp.GetVersion()
-		ir.Status.Verified = resp.GetValidationPerformed()
-		ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
+		return r.ready(route, want)
 	}
+	if live != nil && live.GetProviderName() != want.GetProviderName() {
+		if f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName()); f != nil {
+			return fail(f)
+		}
+	}
+	resp, err := gw.Inference.Set(ctx, want)
+	if err != nil {
+		return failCall("set inference route", err)
+	}
+	if live != nil && ir.Status.RouteVersion != 0 {
+		record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
+			route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
+	} else {
+		record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
+			route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
+	}
+	ir.Status.RouteVersion = resp.GetVersion()
+	ir.Status.Verified = resp.GetValidationPerformed()
+	ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
+	return r.ready(route, want)
+}
+
+// ready is the converged step of a route.
+func (r *InferenceRouteReconciler) ready(route string, want *inferencev1.SetClusterInferenceRequest) step {
 	return step{outcome: readyOutcome(fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())),
 		RequeueAfter: r.resync()}
 }

@@ -74,6 +74,8 @@ func run(managers []string, n, size int, settle time.Duration, workDir string) e
 		if workDir, err = os.MkdirTemp("", "secretsbench-"); err != nil {
 			return err
 		}
+	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return err
 	}
 	if len(managers) == 0 {
 		bins, err := devenv.Build(ctx, root, os.Stderr)

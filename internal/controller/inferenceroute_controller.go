@@ -228,8 +228,8 @@ func (r *InferenceRouteReconciler) resync() time.Duration {
 func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	k := newKernel(r.Client, kindInferenceRoute, func() *v1alpha1.InferenceRoute { return &v1alpha1.InferenceRoute{} },
 		kindSteps[*v1alpha1.InferenceRoute](r), r.Recorder, true, r.Backoff, r.Retry)
-	k.Uses = func(ir *v1alpha1.InferenceRoute) gatewayUse {
-		return gatewayUse{Connection: gatewayRefName(ir.Spec.GatewayRef), Routes: true}
+	k.Uses = func(_ context.Context, ir *v1alpha1.InferenceRoute) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(ir.Spec.GatewayRef), Routes: true}, true
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.InferenceRoute{}).

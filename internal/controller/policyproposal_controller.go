@@ -247,6 +247,14 @@ func findChunk(ctx context.Context, gw approvalsGateway, sandbox, id string) (*o
 func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	k := newKernel(r.Client, kindPolicyProposal, func() *v1alpha1.PolicyProposal { return &v1alpha1.PolicyProposal{} },
 		kindSteps[*v1alpha1.PolicyProposal](r), r.Recorder, false, r.Backoff, r.Retry)
+	// A proposal acts on its Sandbox's gateway sandbox: the Sandbox's connection admits it.
+	k.Uses = func(ctx context.Context, p *v1alpha1.PolicyProposal) (gatewayUse, bool) {
+		sb := &v1alpha1.Sandbox{}
+		if err := r.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.SandboxRef.Name}, sb); err != nil {
+			return gatewayUse{}, false
+		}
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}, true
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PolicyProposal{}).
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
@@ -254,6 +262,7 @@ func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Pokes != nil {
 		b = b.WatchesRawSource(source.Channel(r.Pokes, &handler.EnqueueRequestForObject{}))
 	}
+	b = watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.PolicyProposalList{} })
 	return b.Complete(k)
 }
 

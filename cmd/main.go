@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -63,12 +64,27 @@ func main() {
 		watchNamespaces      string
 		clusterResourceNS    string
 		gatewaySelector      string
+		electionNamespace    string
+		leaseDuration        time.Duration
+		renewDeadline        time.Duration
+		retryPeriod          time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the metrics endpoint binds to. Use 0 to disable it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election so that only one replica reconciles at a time.")
+	// In a pod the Lease lives in the service account's namespace; out of cluster (the soak and
+	// e2e run real manager processes) it must be named, and faster timings make failover
+	// testable. The defaults are controller-runtime's (15s / 10s / 2s).
+	flag.StringVar(&electionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election Lease (default: the pod's namespace; required out of cluster).")
+	flag.DurationVar(&leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a non-leader waits before taking over an unrenewed Lease.")
+	flag.DurationVar(&renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader retries renewing before it gives up leadership (and exits).")
+	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How often leader election actions are retried.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false,
 		"Serve metrics over HTTPS; every scrape needs a bearer token the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview; bind the metrics-reader ClusterRole).")
 	flag.StringVar(&metricsCertDir, "metrics-cert-dir", "",
@@ -119,14 +135,18 @@ func main() {
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(qps), burst
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  managercfg.CacheOptions(scope),
-		Client:                 managercfg.ClientOptions(),
-		Metrics:                managercfg.MetricsOptions(metricsAddr, secureMetrics, metricsCertDir),
-		HealthProbeBindAddress: probeAddr,
-		PprofBindAddress:       pprofAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       leaseID,
+		Scheme:                  scheme,
+		Cache:                   managercfg.CacheOptions(scope),
+		Client:                  managercfg.ClientOptions(),
+		Metrics:                 managercfg.MetricsOptions(metricsAddr, secureMetrics, metricsCertDir),
+		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        leaseID,
+		LeaderElectionNamespace: electionNamespace,
+		LeaseDuration:           &leaseDuration,
+		RenewDeadline:           &renewDeadline,
+		RetryPeriod:             &retryPeriod,
 	})
 	if err != nil {
 		setupLog.Error(err, "unable to create manager")

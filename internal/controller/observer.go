@@ -42,6 +42,9 @@ type ObserverOptions struct {
 	PageSize uint32
 	// MaxStreams bounds concurrent WatchSandbox streams per gateway (default 64).
 	MaxStreams int
+	// FallbackInterval is the least time between two lists while some awaited sandbox has
+	// no stream (default one second).
+	FallbackInterval time.Duration
 }
 
 // sandboxView is what the Sandbox controller reads instead of calling GetSandbox.
@@ -223,6 +226,9 @@ type observer struct {
 }
 
 func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events chan<- event.GenericEvent) *observer {
+	if opts.FallbackInterval <= 0 {
+		opts.FallbackInterval = fallbackListInterval
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &observer{name: name, client: cl, opts: opts, events: events, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), view: map[string]*openshellv1.Sandbox{},
@@ -251,13 +257,26 @@ func (l *observer) poke() {
 func (l *observer) run() {
 	log := logf.Log.WithName("observer").WithValues("gatewayConnection", l.name)
 	next := time.Duration(0)
+	var listed time.Time
 	for {
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-time.After(next):
 		case <-l.wake:
+			// A wake shortens a long wait, it does not list at once: a burst of sandboxes
+			// over the stream bound pokes once per sandbox, and a list per poke (N/page size
+			// pages each) spent more CPU than the burst's own work at N = 1000. A view that
+			// is not synced lists at once.
+			if wait := l.opts.FallbackInterval - time.Since(listed); wait > 0 && l.isSynced() {
+				select {
+				case <-l.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		listed = time.Now()
 		if err := l.list(); err != nil {
 			log.V(1).Info("list sandboxes failed; controllers read the gateway directly until the next list", "error", err.Error())
 			next = l.opts.Resync / 4
@@ -268,9 +287,15 @@ func (l *observer) run() {
 		}
 		next = l.opts.Resync
 		if l.unstreamed() {
-			next = fallbackListInterval
+			next = l.opts.FallbackInterval
 		}
 	}
+}
+
+func (l *observer) isSynced() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.synced
 }
 
 // list replaces the view with a paginated list and emits an event per difference.

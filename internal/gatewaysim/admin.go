@@ -22,6 +22,7 @@ import (
 //	POST /faults/latency  {"method":"*","latency":"2s"}
 //	POST /faults/clear
 //	POST /restart
+//	POST /streams/cut                            ends every WatchSandbox stream, keeps state: {"cut":3}
 //	POST /sandboxes/{name}/phase                {"phase":"ERROR"}
 //	POST /sandboxes/{name}/driver-condition     {"status":"False","reason":"Unschedulable","message":"..."}
 //	POST /sandboxes/{name}/supervisor           {"connected":false}
@@ -73,6 +74,7 @@ func (s *Simulator) AdminHandler() http.Handler {
 		s.Restart()
 		w.WriteHeader(http.StatusNoContent)
 	})
+	mux.HandleFunc("POST /streams/cut", s.serveCutStreams)
 	mux.HandleFunc("POST /sandboxes/{name}/phase", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Phase string }
 		if !decode(w, r, &req) {

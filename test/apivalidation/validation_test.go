@@ -227,7 +227,7 @@ var _ = Describe("apply-time validation", func() {
 		Entry("an image with a 128-character tag", "Sandbox", "image: busybox:"+strings.Repeat("t", 128)),
 		Entry("an image path of 255 characters", "Sandbox", "image: example.com/"+strings.Repeat("a", 255)),
 		Entry("a Docker Hub image whose library/ path is 255 characters", "Sandbox", "image: "+strings.Repeat("a", 247)),
-		Entry("allowed IPs and CIDRs", "SandboxPolicy", allowedIPs("10.0.0.0/8", "192.168.1.1", "2001:db8::/32", "2001:db8::1", "0.0.0.0/0")),
+		Entry("allowed IPs and CIDRs", "SandboxPolicy", allowedIPs("10.0.0.0/8", "192.168.1.1", "2001:db8::/32", "2001:db8::1", "203.0.113.0/24")),
 		Entry("an allowed CIDR with host bits set, as the gateway allows", "SandboxPolicy", allowedIPs("10.0.0.1/8")),
 		Entry("allowed IPs inline", "Sandbox", sandboxWithPolicy(allowedIPs("172.16.0.0/12", "fd00::/8"))),
 	)

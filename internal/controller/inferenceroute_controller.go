@@ -84,7 +84,7 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 	if err != nil {
 		return fail(connectionFailure(err))
 	}
-	providerName, why, err := attachProvider(ctx, gw.Providers, p, gwName)
+	providerName, why, err := attachProvider(ctx, gw.Providers, nil, p, gwName)
 	if err != nil {
 		return failCall("get provider", err)
 	}

@@ -356,7 +356,7 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 			notReady = append(notReady, n)
 			continue
 		}
-		name, why, err := attachProvider(ctx, gwProviders, p, connection)
+		name, why, err := attachProvider(ctx, gwProviders, r.View, p, connection)
 		if err != nil {
 			return nil, gatewayFailure("get provider", err)
 		}

@@ -56,6 +56,9 @@ const (
 	LabelNamespace = "openshell.dev/namespace"
 	LabelName      = "openshell.dev/name"
 	LabelUID       = "openshell.dev/uid"
+	// LabelGeneration is the resource generation a gateway sandbox was created for. A
+	// manager whose cache is older than that (a paused former leader) leaves it alone.
+	LabelGeneration = "openshell.dev/generation"
 )
 
 // DefaultGatewayConnection is the connection used when gatewayRef is omitted.

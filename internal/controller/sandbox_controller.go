@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -171,6 +172,13 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 // update recreates the sandbox, or attaches and detaches providers and pushes the policy in
 // place.
 func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, cur *openshellv1.Sandbox, obs *sandboxObservation) time.Duration {
+	if newer := stampedGeneration(cur); newer > sb.Generation {
+		// Leader election does not fence a paused process: a former leader resuming with a
+		// stale cache must not undo what the current one wrote for a newer generation.
+		obs.Failure = failed(v1alpha1.ReasonProgressing, fmt.Sprintf(
+			"the gateway sandbox was created for generation %d, newer than the %d this operator has seen; waiting for its cache", newer, sb.Generation), retryBackoff)
+		return 0
+	}
 	diff := diffSandboxSpec(desired, cur.GetSpec())
 	if diff.NeedsRecreate() {
 		if sb.Spec.UpdateStrategy == v1alpha1.UpdateStrategyOnDelete {
@@ -216,10 +224,22 @@ func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alp
 	return 0
 }
 
+// stampedGeneration is the resource generation a gateway sandbox was created for (0 when
+// it carries none: created by an older operator).
+func stampedGeneration(sb *openshellv1.Sandbox) int64 {
+	g, err := strconv.ParseInt(sb.GetMetadata().GetLabels()[v1alpha1.LabelGeneration], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return g
+}
+
 // create creates the gateway sandbox; a sandboxID in status means it vanished (heal),
 // unless the operator itself deleted it to recreate it.
 func (r *SandboxReconciler) create(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, obs *sandboxObservation) time.Duration {
-	created, err := gw.Sandboxes.Create(ctx, refs.Name, desired, OwnershipLabels(sb))
+	labels := OwnershipLabels(sb)
+	labels[v1alpha1.LabelGeneration] = strconv.FormatInt(sb.Generation, 10)
+	created, err := gw.Sandboxes.Create(ctx, refs.Name, desired, labels)
 	if gateway.IsAlreadyExists(err) {
 		// Lost a race with ourselves or someone else (or a crash before the status write):
 		// read it so the next reconcile does not rely on a view that missed it.
@@ -342,7 +362,7 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 			notReady = append(notReady, n)
 			continue
 		}
-		name, why, err := attachProvider(ctx, gwProviders, p, connection)
+		name, why, err := attachProvider(ctx, gwProviders, r.View, p, connection)
 		if err != nil {
 			return nil, gatewayFailure("get provider", err)
 		}
@@ -525,8 +545,8 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
 		r.Recorder, true, r.Backoff, r.transitional())
-	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse {
-		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}
+	k.Uses = func(_ context.Context, sb *v1alpha1.Sandbox) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}, true
 	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()

@@ -53,7 +53,9 @@ func (r *PolicyProposalReconciler) finalize(context.Context, *v1alpha1.PolicyPro
 
 // quorum is the namespace's approval quorum.
 func (r *PolicyProposalReconciler) quorum(ctx context.Context, namespace string) (int, *failure) {
-	ns := &corev1.Namespace{}
+	// Metadata only: the annotation is all it needs, and the admission watch caches
+	// Namespaces as metadata already.
+	ns := namespaceMeta()
 	if err := r.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
 		return 0, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading namespace %s: %v", namespace, err), retryBackoff)
 	}
@@ -280,7 +282,7 @@ func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	k.Uses = r.gatewayUse
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PolicyProposal{}).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceProposals), builder.WithPredicates(quorumChanged)).
+		WatchesMetadata(namespaceMeta(), handler.EnqueueRequestsFromMapFunc(r.namespaceProposals), builder.WithPredicates(quorumChanged)).
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Named("policyproposal")
 	if r.Pokes != nil {

@@ -9,11 +9,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	sandboxv1 "github.com/openshell-operator/openshell-operator/gen/openshell/sandbox/v1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 	"github.com/openshell-operator/openshell-operator/internal/controller"
+	"github.com/openshell-operator/openshell-operator/internal/metrics"
 )
 
 // proposalSandbox is a Ready sandbox using SandboxPolicy "own" (pypi.org allowed) in a new
@@ -55,6 +57,26 @@ func propose(sb *v1alpha1.Sandbox, gwName, host, securityNotes string) (*v1alpha
 		g.Expect(meta.IsStatusConditionTrue(p.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
 	}, timeout, interval).Should(Succeed())
 	return p, id
+}
+
+// pendingProposals reads openshell_policy_proposals_pending for a namespace from the
+// manager's registry (the manager runs in this process).
+func pendingProposals(g Gomega, namespace string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != metrics.PendingProposalsName {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == metrics.LabelNamespace && l.GetValue() == namespace {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // decide sets a proposal's decision (and more) as a reviewer would.
@@ -146,6 +168,7 @@ var _ = Describe("PolicyProposal", func() {
 		flagged, _ := propose(sb, gwName, "paste.example.com", "uploads to a paste site")
 		Expect(flagged.Status.SecurityFlagged).To(BeTrue())
 		Expect(flagged.Status.SecurityNotes).To(Equal("uploads to a paste site"))
+		Eventually(func(g Gomega) float64 { return pendingProposals(g, sb.Namespace) }, timeout, interval).Should(Equal(2.0))
 	})
 
 	It("approves on the gateway: a new policy version is loaded and later resyncs never revert it", func() {

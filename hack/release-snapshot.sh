@@ -14,6 +14,13 @@ if [[ ! -d cmd/kubectl-openshell ]]; then
   exit 0
 fi
 version="$(tr -d '[:space:]' < VERSION)"
+# goreleaser reads the repository URL from the git remote and, in a snapshot, falls back to
+# placeholder git facts (tag v0.0.0, commit "none") when there is none, as in a local clone
+# without a remote: name the project's URL through git's environment config, not the repository.
+if ! git ls-remote --get-url >/dev/null 2>&1 || [[ -z "$(git remote)" ]]; then
+  export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url \
+    GIT_CONFIG_VALUE_0=https://github.com/openshell-operator/openshell-operator.git
+fi
 start=$(date +%s)
 GORELEASER_CURRENT_TAG="${version}" "${GORELEASER:-bin/goreleaser}" release --snapshot --clean --skip=publish,sign
 snapshot="${version}-snapshot"

@@ -2,8 +2,8 @@
 # Dry run of the release build (`make release-snapshot`, .ci/run): goreleaser builds the kubectl
 # plugin for linux/darwin/windows x amd64/arm64 with its archives, checksums and krew manifest
 # into dist/, signing and publishing nothing; then this checks what it wrote: six archives in
-# checksums.txt, a krew manifest with six platforms, and the host binary's --version reporting
-# the VERSION file's version.
+# checksums.txt, a krew manifest with six platforms naming the same archives and binaries as
+# plugins/openshell.yaml, and the host binary's --version reporting the VERSION file's version.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,6 +30,13 @@ archives="$(grep -cE "  kubectl-openshell_${snapshot}_(linux|darwin|windows)_(am
 platforms="$(grep -c 'sha256:' dist/krew/openshell.yaml || true)"
 [[ "${platforms}" == 6 ]] || die "dist/krew/openshell.yaml has ${platforms} platforms, want 6"
 grep -q "version: ${snapshot}" dist/krew/openshell.yaml || die "dist/krew/openshell.yaml is not for ${snapshot}"
+# The committed krew manifest (plugins/openshell.yaml, the shape users install from a checkout)
+# names the same archives and binaries as the one goreleaser generates.
+if [[ -f plugins/openshell.yaml ]]; then
+  krew_files() { grep -E '^[ -]*(uri|bin):' "$1" | sed -e 's/^[ -]*//' -e 's/-snapshot//' | sort; }
+  diff <(krew_files dist/krew/openshell.yaml) <(krew_files plugins/openshell.yaml) >&2 ||
+    die "dist/krew/openshell.yaml (goreleaser) and plugins/openshell.yaml name different archives or binaries"
+fi
 
 bin="$(find dist -type f -name kubectl-openshell -path "*_$(go env GOOS)_$(go env GOARCH)*" | head -1)"
 [[ -n "${bin}" ]] || die "no kubectl-openshell for $(go env GOOS)/$(go env GOARCH) in dist/"

@@ -71,10 +71,11 @@ manifests: controller-gen ## Generate CRDs and RBAC from kubebuilder markers.
 	@$(MAKE) --no-print-directory helm-sync
 
 .PHONY: helm-sync
-helm-sync: ## Copy the CRDs and the manager ClusterRole into the Helm chart (part of manifests).
+helm-sync: ## Copy the CRDs, the manager ClusterRole and the guardrail policies into the Helm chart (part of manifests).
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
 	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
+	cp config/components/guardrails/policies.yaml $(CHART_DIR)/files/guardrails-policies.yaml
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart with its default values and every ci/*-values.yaml set.
@@ -100,7 +101,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
-	$(GOLANGCI_LINT) run --build-tags e2e ./...
+	$(GOLANGCI_LINT) run --build-tags e2e,envtest,soak ./...
 
 .PHONY: tidy
 tidy: ## Run go mod tidy.
@@ -116,7 +117,12 @@ envtest: ## Provide kube-apiserver and etcd for envtest (cached under bin/k8s).
 
 .PHONY: test
 test: envtest helm kustomize ## Run unit, simulator, client, envtest and packaging suites.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 30m
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -tags envtest ./... -count=1 -timeout 30m
+
+
+.PHONY: test-unit
+test-unit: ## Unit tests of every package (reconcile branches, mappings, client, simulator); no envtest assets, no tools.
+	go test $$(go list ./... | grep -v '/test/') -count=1 -timeout 5m
 
 FUZZTIME ?= 10s
 # New coverage is minimized for at most this many runs, so short runs spend their time fuzzing.
@@ -176,6 +182,14 @@ demo: envtest ## Run apiserver+etcd, the gateway simulator and the operator loca
 test-e2e: envtest image ## Real-process e2e: apiserver+etcd, simulator and the manager binary from `make image`, driven with kubectl.
 	E2E_IMAGE_LAYOUT=$(abspath $(IMAGE_DIR))/oci KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -tags e2e ./test/e2e/... -count=1 -timeout 20m -v
 
+SOAK_SEEDS ?= 1,2,3
+SOAK_SEED ?=
+SOAK_DURATION ?= 2m
+.PHONY: soak
+soak: envtest ## Seeded fault soak with invariants on real processes (SOAK_SEED or SOAK_SEEDS, SOAK_DURATION per seed; docs/reliability.md).
+	SOAK_SEED="$(SOAK_SEED)" SOAK_SEEDS="$(SOAK_SEEDS)" SOAK_DURATION="$(SOAK_DURATION)" KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" \
+		go test -tags soak ./test/soak/... -count=1 -timeout 6h -v -ginkgo.v
+
 ##@ Tools
 
 .PHONY: controller-gen kustomize buf protoc-gen-go protoc-gen-go-grpc ginkgo golangci-lint helm actionlint goreleaser
@@ -202,7 +216,7 @@ $(GORELEASER): ; $(GOBIN_ENV) go install github.com/goreleaser/goreleaser/v2@$(G
 
 ##@ Benchmark
 
-BENCH_ARGS ?= -n 100,1000
+BENCH_ARGS ?= -n 100,1000,5000 -converge-timeout 20m
 .PHONY: bench
 bench: envtest ## Compare the watch observation mode with per-object polling at scale (docs/performance.md).
 	go run ./hack/bench -root . $(BENCH_ARGS)

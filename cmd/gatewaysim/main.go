@@ -34,6 +34,8 @@ func run() error {
 		hosts         = flag.String("hosts", "localhost,127.0.0.1", "comma-separated server certificate names for --generate-certs")
 		adminListen   = flag.String("admin-listen", "127.0.0.1:0", "loopback address of the plain-HTTP fault-injection admin API (empty disables it)")
 		tokenFile     = flag.String("bearer-token-file", "", "require this bearer token (file content) on every RPC but Health")
+		probe         = flag.String("inference-probe", "loopback", "which inference endpoints SetClusterInference verification connects to: loopback (others are taken as verified without a connection), all, none")
+		fakeInference = flag.String("fake-inference-listen", "", "loopback address to serve a fake OpenAI/Anthropic-compatible inference endpoint on (empty disables it)")
 		printVersion  = flag.Bool("version", false, "print the version, commit and build date, then exit")
 		opts          gatewaysim.Options
 	)
@@ -45,9 +47,12 @@ func run() error {
 		fmt.Println(version.String("gatewaysim"))
 		return nil
 	}
+	var err error
+	if opts.InferenceProbe, err = gatewaysim.ParseInferenceProbe(*probe); err != nil {
+		return fmt.Errorf("--inference-probe: %w", err)
+	}
 
 	var certs *gatewaysim.CertBundle
-	var err error
 	switch {
 	case *generateCerts != "" && *certDir != "":
 		return errors.New("--cert-dir and --generate-certs are exclusive")
@@ -83,22 +88,26 @@ func run() error {
 	adminAddr := "disabled"
 	var admin *http.Server
 	if *adminListen != "" {
-		host, _, err := net.SplitHostPort(*adminListen)
+		lis, err := listenLoopback("--admin-listen", *adminListen)
 		if err != nil {
-			return fmt.Errorf("--admin-listen: %w", err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("--admin-listen must be a loopback address: the admin API is unauthenticated")
-		}
-		lis, err := net.Listen("tcp", *adminListen)
-		if err != nil {
-			return fmt.Errorf("admin listen: %w", err)
+			return err
 		}
 		adminAddr = lis.Addr().String()
 		admin = &http.Server{Handler: sim.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = admin.Serve(lis) }()
 	}
-	fmt.Printf("gatewaysim listening grpc=%s admin=%s\n", addr, adminAddr)
+	inference := ""
+	if *fakeInference != "" {
+		lis, err := listenLoopback("--fake-inference-listen", *fakeInference)
+		if err != nil {
+			return err
+		}
+		inference = " inference=http://" + lis.Addr().String()
+		srv := &http.Server{Handler: gatewaysim.FakeInferenceHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(lis) }()
+		defer func() { _ = srv.Close() }()
+	}
+	fmt.Printf("gatewaysim listening grpc=%s admin=%s%s\n", addr, adminAddr, inference)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,4 +118,21 @@ func run() error {
 		_ = admin.Shutdown(shutdown)
 	}
 	return nil
+}
+
+// listenLoopback listens on addr, which must be a loopback address: what is served there
+// is unauthenticated by design.
+func listenLoopback(flagName, addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flagName, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("%s must be a loopback address: it is unauthenticated", flagName)
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flagName, err)
+	}
+	return lis, nil
 }

@@ -14,6 +14,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
+	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
@@ -26,7 +28,7 @@ func TestBinaryServesMTLSAndAdmin(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	certDir := filepath.Join(dir, "certs")
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--generate-certs", certDir, "--provisioning-delay", "100ms")
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--generate-certs", certDir, "--provisioning-delay", "100ms", "--fake-inference-listen", "127.0.0.1:0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -40,11 +42,11 @@ func TestBinaryServesMTLSAndAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read banner: %v", err)
 	}
-	m := regexp.MustCompile(`^gatewaysim listening grpc=(\S+) admin=(\S+)\n$`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`^gatewaysim listening grpc=(\S+) admin=(\S+) inference=(http://127\.0\.0\.1:\d+)\n$`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("unexpected banner %q", line)
 	}
-	grpcAddr, adminAddr := m[1], m[2]
+	grpcAddr, adminAddr, inferenceURL := m[1], m[2], m[3]
 
 	c, err := gateway.FromFiles(grpcAddr, filepath.Join(certDir, "ca.crt"), filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key"))
 	if err != nil {
@@ -88,6 +90,23 @@ func TestBinaryServesMTLSAndAdmin(t *testing.T) {
 	if code := post("/faults/error", `{"code":"NoSuchCode"}`); code != http.StatusBadRequest {
 		t.Fatalf("bad code should be a 400, got %d", code)
 	}
+	if code := post("/sandboxes/bin/draft-chunks", `{"ruleName":"pypi","rule":{"endpoints":[{"host":"pypi.org","port":443}]}}`); code != http.StatusCreated {
+		t.Fatalf("draft chunk: HTTP %d", code)
+	}
+	if chunks, err := c.Approvals.GetPending(ctx, "bin"); err != nil || len(chunks) != 1 {
+		t.Fatalf("injected draft chunk not listed: %v %v", chunks, err)
+	}
+
+	// The fake inference endpoint on loopback verifies a route.
+	if _, err := c.Providers.Create(ctx, &datamodelv1.Provider{Metadata: &datamodelv1.ObjectMeta{Name: "oai"}, Type: "openai",
+		Credentials: map[string]string{"OPENAI_API_KEY": "sk"}, Config: map[string]string{"OPENAI_BASE_URL": inferenceURL + "/v1"}}); err != nil {
+		t.Fatal(err)
+	}
+	set, err := c.Inference.Set(ctx, &inferencev1.SetClusterInferenceRequest{ProviderName: "oai", ModelId: "m"})
+	if err != nil || !set.GetValidationPerformed() || set.GetValidatedEndpoints()[0].GetUrl() != inferenceURL+"/v1/chat/completions" {
+		t.Fatalf("verify against the fake endpoint: %v %v", set, err)
+	}
+
 	resp, err := http.Get("http://" + adminAddr + "/calls")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("calls: %v", err)

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,12 +25,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -53,24 +49,33 @@ func main() {
 		timeout = flag.Duration("converge-timeout", 10*time.Minute, "how long a fleet may take to become Ready")
 		out     = flag.String("out", "", "also write the markdown table to this file")
 		extra   = flag.String("manager-args", "", "extra manager flags, space-separated (to compare settings)")
+		fairN   = flag.Int("fairness", 1000, "burst size of the fairness row (one namespace creates this many at once while one sandbox is created in another); 0 skips it")
+		profAt  = flag.Int("profile-at", 5000, "keep a 30 s CPU profile of the manager while fleets of at least this size converge")
 	)
 	flag.Parse()
 	// The bench's own clients log nothing worth reading; the manager logs to its file.
 	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if err := run(ctx, *root, *sizes, strings.Split(*modes, ","), strings.Fields(*extra), *delay, *window, *timeout, *out); err != nil {
+	profileAt = *profAt
+	if err := run(ctx, *root, *sizes, strings.Split(*modes, ","), strings.Fields(*extra), *delay, *window, *timeout, *out, *fairN); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, root, sizes string, modes, extra []string, delay, window, timeout time.Duration, out string) error {
+func run(ctx context.Context, root, sizes string, modes, extra []string, delay, window, timeout time.Duration, out string, fairN int) error {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return err
 	}
-	bins, err := devenv.Build(ctx, root, os.Stderr)
+	// Private binaries: bin/ may be shared with other worktrees and their running tests.
+	binDir, err := os.MkdirTemp("", "openshell-bench-bin-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(binDir) }()
+	bins, err := devenv.BuildInto(ctx, root, binDir, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -94,6 +99,14 @@ func run(ctx context.Context, root, sizes string, modes, extra []string, delay, 
 		}
 	}
 	table := render(results, modes, delay, window)
+	if fairN > 0 {
+		fmt.Fprintf(os.Stderr, "==> fairness: %d in one namespace, singles in another (mode=%s)\n", fairN, modes[0])
+		f, err := fairness(ctx, root, bins, assets, modes[0], extra, delay, timeout, fairN)
+		if err != nil {
+			return fmt.Errorf("fairness: %w", err)
+		}
+		table += renderFairness(f)
+	}
 	fmt.Print(table)
 	if out != "" {
 		return os.WriteFile(out, []byte(table), 0o644)
@@ -117,6 +130,9 @@ type result struct {
 	ConvergeByMethod map[string]float64
 	SteadyByMethod   map[string]float64
 	HeapMiB, RSSMiB  float64
+	// CPU is the CPU time each process of the environment spent from the first create to
+	// the last Ready, by command name (manager, gatewaysim, kube-apiserver, etcd).
+	CPU map[string]time.Duration
 }
 
 type tracker struct {
@@ -129,62 +145,17 @@ type tracker struct {
 
 func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, extra []string, n int, delay, window, timeout time.Duration) (result, error) {
 	res := result{Mode: mode, N: n}
-	work, err := os.MkdirTemp("", "openshell-bench-")
+	b, err := startBench(ctx, root, bins, assets, mode, extra, delay, "bench")
 	if err != nil {
 		return res, err
 	}
-	if os.Getenv("BENCH_KEEP") == "" {
-		defer func() { _ = os.RemoveAll(work) }()
-	} else {
-		fmt.Fprintf(os.Stderr, "keeping %s (manager.log, gatewaysim.log)\n", work)
-	}
-	pprofAddr, err := freeAddr()
-	if err != nil {
-		return res, err
-	}
-	env, err := devenv.Start(ctx, devenv.Options{
-		Root: root, ManagerBin: bins.Manager, SimulatorBin: bins.Simulator, AssetsDir: assets, WorkDir: work,
-		ManagerArgs: append([]string{"--observation-mode", mode, "--zap-log-level", cmp.Or(os.Getenv("BENCH_LOG_LEVEL"), "info"),
-			"--pprof-bind-address", pprofAddr}, extra...),
-		SimulatorArgs: []string{"--provisioning-delay", delay.String(), "--policy-poll-interval", "1s"},
-	})
-	if err != nil {
-		return res, err
-	}
-	defer env.Stop()
-
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
-	cfg := *env.Config
-	cfg.QPS, cfg.Burst = 500, 1000
-	c, err := client.NewWithWatch(&cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return res, err
-	}
-	gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: v1alpha1.GatewayConnectionSpec{
-		Endpoint: env.GatewayAddr,
-		TLS:      v1alpha1.GatewayTLS{SecretRef: v1alpha1.NamespacedObjectReference{Namespace: "openshell-system", Name: "openshell-client-tls"}, ServerName: "localhost"},
-	}}
-	if err := c.Create(ctx, gc); err != nil {
-		return res, err
-	}
-	if err := waitFor(ctx, time.Minute, func() (bool, error) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(gc), gc); err != nil {
-			return false, err
-		}
-		return meta.IsStatusConditionTrue(gc.Status.Conditions, v1alpha1.ConditionReady), nil
-	}); err != nil {
-		return res, fmt.Errorf("gateway connection not Ready: %w", err)
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}); err != nil {
-		return res, err
-	}
+	defer b.stop()
+	env, c, pprofAddr := b.env, b.c, b.pprofAddr
 	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	followed := make(chan error, 1)
-	go func() { followed <- t.follow(watchCtx, c) }()
+	go func() { followed <- t.follow(watchCtx, c, "bench") }()
 	defer func() {
 		stopWatch()
 		if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
@@ -196,8 +167,12 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 	if err != nil {
 		return res, err
 	}
+	cpu0 := childCPU()
+	if n >= profileAt {
+		go profileCPU(pprofAddr, filepath.Join(os.TempDir(), fmt.Sprintf("openshell-bench-cpu-%s-%d.pprof", mode, n)))
+	}
 	start := time.Now()
-	if err := createFleet(ctx, c, t, n); err != nil {
+	if err := createFleet(ctx, c, t, "bench", "sb", n); err != nil {
 		return res, err
 	}
 	dumped := false
@@ -212,6 +187,7 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 		return res, fmt.Errorf("%d of %d Ready: %w", t.readyCount(), n, err)
 	}
 	res.AllReady = time.Since(start)
+	res.CPU = cpuSince(cpu0)
 	// Converged: RPCs and writes until the last one settled (policy acks, event mirroring).
 	if err := settle(ctx, env.AdminAddr, t); err != nil {
 		return res, err
@@ -286,13 +262,13 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func createFleet(ctx context.Context, c client.Client, t *tracker, n int) error {
+func createFleet(ctx context.Context, c client.Client, t *tracker, ns, prefix string, n int) error {
 	sem := make(chan struct{}, 32)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		name := fmt.Sprintf("sb-%05d", i)
-		sb := &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: "bench", Name: name}, Spec: v1alpha1.SandboxSpec{
+		name := fmt.Sprintf("%s-%05d", prefix, i)
+		sb := &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1alpha1.SandboxSpec{
 			Image: "busybox", UpdateStrategy: v1alpha1.UpdateStrategyRecreate, DeletionPolicy: v1alpha1.DeletionPolicyDelete,
 		}}
 		wg.Add(1)
@@ -322,10 +298,10 @@ func createFleet(ctx context.Context, c client.Client, t *tracker, n int) error 
 // follow counts writes (every Modified event is one write: finalizer or status) and the
 // first time each sandbox is seen Ready. The API server ends watches after a while; follow
 // resumes from the last resourceVersion it saw, so no write is missed or counted twice.
-func (t *tracker) follow(ctx context.Context, c client.WithWatch) error {
+func (t *tracker) follow(ctx context.Context, c client.WithWatch, ns string) error {
 	rv := ""
 	for ctx.Err() == nil {
-		w, err := c.Watch(ctx, &v1alpha1.SandboxList{}, client.InNamespace("bench"),
+		w, err := c.Watch(ctx, &v1alpha1.SandboxList{}, client.InNamespace(ns),
 			&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv}})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: watch sandboxes: %v\n", err)
@@ -564,6 +540,16 @@ func render(rs []result, modes []string, delay, window time.Duration) string {
 		row("steady: API writes / min", func(r result) float64 { return r.SteadyWritesPerMin }, num)
 		row("operator Go heap in use (MiB)", func(r result) float64 { return r.HeapMiB }, num)
 		row("operator RSS (MiB)", func(r result) float64 { return r.RSSMiB }, num)
+		for _, p := range cpuProcs {
+			row("CPU s to converge: "+p, func(r result) float64 { return r.CPU[p].Seconds() }, num)
+		}
+		row("… all four, share of 2 cores", func(r result) float64 {
+			var sum time.Duration
+			for _, d := range r.CPU {
+				sum += d
+			}
+			return 100 * sum.Seconds() / (2 * r.AllReady.Seconds())
+		}, func(v float64) string { return fmt.Sprintf("%.0f %%", v) })
 	}
 	return b.String()
 }

@@ -15,12 +15,6 @@ import (
 // not yet probed, or failing; dependents report DependencyNotReady and wait.
 var ErrConnectionNotReady = errors.New("gateway connection is not ready")
 
-// gatewayClients yields the gateway client of a GatewayConnection; *Connections is the
-// production implementation, tests may substitute their own.
-type gatewayClients interface {
-	Get(name string) (*gateway.Client, error)
-}
-
 // Connections caches one gateway client per GatewayConnection. The GatewayConnection
 // controller fills it; the other controllers read from it.
 type Connections struct {
@@ -44,18 +38,18 @@ func NewConnections() *Connections {
 	return &Connections{entries: map[string]*connection{}, dial: gateway.FromCredentials}
 }
 
-// Get returns the client of a Ready connection.
-func (c *Connections) Get(name string) (*gateway.Client, error) {
+// Get returns the gateway of a Ready connection.
+func (c *Connections) Get(name string) (gatewayAPI, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e := c.entries[name]
 	switch {
 	case e == nil:
-		return nil, fmt.Errorf("%w: GatewayConnection %q not found or not yet probed", ErrConnectionNotReady, name)
+		return gatewayAPI{}, fmt.Errorf("%w: GatewayConnection %q not found or not yet probed", ErrConnectionNotReady, name)
 	case !e.ready:
-		return nil, fmt.Errorf("%w: GatewayConnection %q: %s", ErrConnectionNotReady, name, e.reason)
+		return gatewayAPI{}, fmt.Errorf("%w: GatewayConnection %q: %s", ErrConnectionNotReady, name, e.reason)
 	}
-	return e.client, nil
+	return apiOf(e.client), nil
 }
 
 // connectionConfig is everything a client is built from.
@@ -81,7 +75,15 @@ func digest(parts ...[]byte) string {
 // ensure returns the connection's client, building it on first use or when the endpoint,
 // CA, server name or timeout changed, and rotating the client certificate and token in place
 // otherwise (no re-dial, open calls are not disturbed).
-func (c *Connections) ensure(name string, cfg connectionConfig) (*gateway.Client, error) {
+func (c *Connections) ensure(name string, cfg connectionConfig) (gatewayAPI, error) {
+	cl, err := c.ensureClient(name, cfg)
+	if err != nil {
+		return gatewayAPI{}, err
+	}
+	return apiOf(cl), nil
+}
+
+func (c *Connections) ensureClient(name string, cfg connectionConfig) (*gateway.Client, error) {
 	dialKey := digest([]byte(cfg.Endpoint), []byte(cfg.ServerName), []byte(cfg.Timeout.String()), cfg.CA)
 	certHash := digest(cfg.Cert, cfg.Key)
 	c.mu.Lock()

@@ -22,7 +22,7 @@ func TestConnectionsRotateInPlaceAndRedialOnEndpointChange(t *testing.T) {
 		t.Fatalf("unknown connection: want ErrConnectionNotReady, got %v", err)
 	}
 	cfg := connectionConfig{Endpoint: "127.0.0.1:1", Timeout: time.Second, CA: certs.CACert, Cert: certs.ClientCert, Key: certs.ClientKey}
-	first, err := conns.ensure("default", cfg)
+	first, err := conns.ensureClient("default", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,13 +30,13 @@ func TestConnectionsRotateInPlaceAndRedialOnEndpointChange(t *testing.T) {
 		t.Fatal("a connection is not ready before its first successful probe")
 	}
 	conns.setReady("default", true, "")
-	if got, err := conns.Get("default"); err != nil || got != first {
+	if got, err := conns.Get("default"); err != nil || got.client != first {
 		t.Fatalf("ready connection: %v", err)
 	}
 
 	// New client certificate and token: same client, rotated in place.
 	cfg.Cert, cfg.Key, cfg.Token = cert2, key2, "t"
-	rotated, err := conns.ensure("default", cfg)
+	rotated, err := conns.ensureClient("default", cfg)
 	if err != nil || rotated != first {
 		t.Fatalf("rotation must not re-dial: same=%v err=%v", rotated == first, err)
 	}
@@ -52,7 +52,7 @@ func TestConnectionsRotateInPlaceAndRedialOnEndpointChange(t *testing.T) {
 
 	// A new endpoint needs a new client.
 	cfg.Endpoint = "127.0.0.1:2"
-	redialed, err := conns.ensure("default", cfg)
+	redialed, err := conns.ensureClient("default", cfg)
 	if err != nil || redialed == first {
 		t.Fatalf("endpoint change must re-dial: same=%v err=%v", redialed == first, err)
 	}

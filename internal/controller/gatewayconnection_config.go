@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"google.golang.org/protobuf/proto"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -63,97 +64,93 @@ func planSettings(desired map[string]v1alpha1.SettingValue, live map[string]*san
 }
 
 // syncGatewayConfig applies spec.settings and spec.globalPolicyRef. It returns nil when the
-// configuration converged, or the outcome to show instead of Ready; retryable gateway errors
-// come back as err so the controller backs off.
-func (r *GatewayConnectionReconciler) syncGatewayConfig(ctx context.Context, cl *gateway.Client, gc *v1alpha1.GatewayConnection) (*outcome, error) {
-	if o, err := r.syncSettings(ctx, cl, gc); o != nil || err != nil {
-		return o, err
+// configuration converged, or the failure to show instead of Ready.
+func (r *GatewayConnectionReconciler) syncGatewayConfig(ctx context.Context, gw gatewayAPI, gc *v1alpha1.GatewayConnection) *failure {
+	if f := r.syncSettings(ctx, gw, gc); f != nil {
+		return f
 	}
-	return r.syncGlobalPolicy(ctx, cl, gc)
+	return r.syncGlobalPolicy(ctx, gw, gc)
 }
 
-func (r *GatewayConnectionReconciler) syncSettings(ctx context.Context, cl *gateway.Client, gc *v1alpha1.GatewayConnection) (*outcome, error) {
+func (r *GatewayConnectionReconciler) syncSettings(ctx context.Context, gw gatewayAPI, gc *v1alpha1.GatewayConnection) *failure {
 	if len(gc.Spec.Settings) == 0 && len(gc.Status.ManagedSettings) == 0 {
-		return nil, nil
+		return nil
 	}
-	cfg, err := cl.GatewayConfig(ctx)
+	cfg, err := gw.Config.GatewayConfig(ctx)
 	if err != nil {
-		return configFailure("read gateway settings", err)
+		return gatewayFailure("read gateway settings", err)
 	}
 	plan := planSettings(gc.Spec.Settings, cfg.GetSettings(), gc.Status.ManagedSettings)
 	revision := cfg.GetSettingsRevision()
 	global := gateway.Scope{Global: true}
 	for _, k := range slices.Sorted(maps.Keys(plan.Set)) {
-		resp, err := cl.Policies.SetSetting(ctx, global, k, plan.Set[k])
+		resp, err := gw.Policies.SetSetting(ctx, global, k, plan.Set[k])
 		if err != nil {
-			return configFailure(fmt.Sprintf("setting %q", k), err)
+			return gatewayFailure(fmt.Sprintf("setting %q", k), err)
 		}
 		revision = resp.GetSettingsRevision()
-		r.Recorder.Eventf(gc, "Normal", "SettingApplied", "set gateway setting %q (settings revision %d)", k, revision)
+		record(r.Recorder, gc, corev1.EventTypeNormal, eventSettingApplied, "set gateway setting %q (settings revision %d)", k, revision)
 	}
 	for _, k := range plan.Delete {
-		resp, err := cl.Policies.DeleteSetting(ctx, global, k)
+		resp, err := gw.Policies.DeleteSetting(ctx, global, k)
 		if err != nil && !gateway.IsNotFound(err) {
-			return configFailure(fmt.Sprintf("delete setting %q", k), err)
+			return gatewayFailure(fmt.Sprintf("delete setting %q", k), err)
 		}
 		revision = max(revision, resp.GetSettingsRevision())
-		r.Recorder.Eventf(gc, "Normal", "SettingDeleted", "deleted gateway setting %q", k)
+		record(r.Recorder, gc, corev1.EventTypeNormal, eventSettingDeleted, "deleted gateway setting %q", k)
 	}
 	gc.Status.ManagedSettings = plan.Managed
 	gc.Status.SettingsRevision = revision
-	return nil, nil
+	return nil
 }
 
-func (r *GatewayConnectionReconciler) syncGlobalPolicy(ctx context.Context, cl *gateway.Client, gc *v1alpha1.GatewayConnection) (*outcome, error) {
+func (r *GatewayConnectionReconciler) syncGlobalPolicy(ctx context.Context, gw gatewayAPI, gc *v1alpha1.GatewayConnection) *failure {
 	ref := gc.Spec.GlobalPolicyRef
 	if ref == nil {
 		if gc.Status.GlobalPolicyVersion == 0 {
-			return nil, nil
+			return nil
 		}
 		// Only a global policy this resource applied is removed (version recorded in status).
-		if _, err := cl.Policies.DeleteGlobal(ctx); err != nil && !gateway.IsNotFound(err) {
-			return configFailure("delete global policy", err)
+		if _, err := gw.Policies.DeleteGlobal(ctx); err != nil && !gateway.IsNotFound(err) {
+			return gatewayFailure("delete global policy", err)
 		}
-		r.Recorder.Eventf(gc, "Normal", "GlobalPolicyDeleted", "deleted the global policy (version %d)", gc.Status.GlobalPolicyVersion)
+		record(r.Recorder, gc, corev1.EventTypeNormal, eventGlobalPolicyDeleted, "deleted the global policy (version %d)", gc.Status.GlobalPolicyVersion)
 		gc.Status.GlobalPolicyVersion, gc.Status.GlobalPolicyHash = 0, ""
-		return nil, nil
+		return nil
+	}
+	// A tenant-editable policy would govern every sandbox of the gateway.
+	if f := clusterReference("spec.globalPolicyRef", ref.Namespace, r.clusterResourceNamespaces()); f != nil {
+		return f
 	}
 	sp := &v1alpha1.SandboxPolicy{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, sp); err != nil {
 		if apierrors.IsNotFound(err) {
 			// The gateway keeps what it has: a missing object must not lift a global policy.
-			return &outcome{Reason: v1alpha1.ReasonDependencyNotReady,
-				Message: fmt.Sprintf("global SandboxPolicy %s/%s not found; the gateway keeps its current global policy", ref.Namespace, ref.Name)}, nil
+			return failed(v1alpha1.ReasonDependencyNotReady,
+				fmt.Sprintf("global SandboxPolicy %s/%s not found; the gateway keeps its current global policy", ref.Namespace, ref.Name), retryDependency)
 		}
-		return nil, fmt.Errorf("get global sandbox policy: %w", err)
+		return failed(v1alpha1.ReasonProgressing, "reading the global SandboxPolicy: "+err.Error(), retryBackoff)
 	}
 	desired, err := sandboxPolicyToGateway(&sp.Spec)
 	if err != nil {
-		return &outcome{Stalled: true, Reason: v1alpha1.ReasonInvalidSpec, Message: fmt.Sprintf("global SandboxPolicy %s/%s: %v", ref.Namespace, ref.Name, err)}, nil
+		return failed(v1alpha1.ReasonInvalidSpec, fmt.Sprintf("global SandboxPolicy %s/%s: %v", ref.Namespace, ref.Name, err), retryOnChange)
 	}
 	hash := sandboxPolicyHash(desired)
-	live, err := cl.Policies.GetGlobalStatus(ctx, 0)
+	live, err := gw.Policies.GetGlobalStatus(ctx, 0)
 	if err != nil && !gateway.IsNotFound(err) {
-		return configFailure("read global policy", err)
+		return gatewayFailure("read global policy", err)
 	}
 	rev := live.GetRevision()
 	if rev != nil && rev.GetStatus() == openshellv1.PolicyStatus_POLICY_STATUS_LOADED &&
 		proto.Equal(normalizeSandboxPolicy(rev.GetPolicy()), normalizeSandboxPolicy(desired)) {
 		gc.Status.GlobalPolicyVersion, gc.Status.GlobalPolicyHash = rev.GetVersion(), hash
-		return nil, nil
+		return nil
 	}
-	resp, err := cl.Policies.UpdateGlobal(ctx, desired)
+	resp, err := gw.Policies.UpdateGlobal(ctx, desired)
 	if err != nil {
-		return configFailure(fmt.Sprintf("global policy from SandboxPolicy %s/%s", ref.Namespace, ref.Name), err)
+		return gatewayFailure(fmt.Sprintf("global policy from SandboxPolicy %s/%s", ref.Namespace, ref.Name), err)
 	}
-	r.Recorder.Eventf(gc, "Normal", "GlobalPolicyApplied", "applied SandboxPolicy %s/%s as the global policy (version %d)", ref.Namespace, ref.Name, resp.GetVersion())
+	record(r.Recorder, gc, corev1.EventTypeNormal, eventGlobalPolicyApplied, "applied SandboxPolicy %s/%s as the global policy (version %d)", ref.Namespace, ref.Name, resp.GetVersion())
 	gc.Status.GlobalPolicyVersion, gc.Status.GlobalPolicyHash = resp.GetVersion(), hash
-	return nil, nil
-}
-
-// configFailure classifies a settings or global policy error: retryable errors back off,
-// anything else is the user's to fix and stalls with the gateway's message.
-func configFailure(what string, err error) (*outcome, error) {
-	o, rerr := gatewayFailure(what, err)
-	return &o, rerr
+	return nil
 }

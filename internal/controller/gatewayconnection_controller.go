@@ -6,10 +6,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,16 +20,19 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
-// eventRecorder is the part of an event recorder the controllers use.
-type eventRecorder interface {
-	Eventf(object runtime.Object, eventtype, reason, messageFmt string, args ...any)
+// connectionRegistry is the part of *Connections the GatewayConnection kind drives.
+type connectionRegistry interface {
+	ensure(name string, cfg connectionConfig) (gatewayAPI, error)
+	setReady(name string, ready bool, reason string)
+	markNotReady(name, reason string)
+	remove(name string)
 }
 
 // GatewayConnectionReconciler builds, probes and caches the gateway client of each
 // GatewayConnection, and rotates its certificate or token when the Secrets change.
 type GatewayConnectionReconciler struct {
 	client.Client
-	Connections *Connections
+	Connections connectionRegistry
 	Recorder    eventRecorder
 	// Backoff spaces the retries of failed reconciles.
 	Backoff Backoff
@@ -41,6 +42,12 @@ type GatewayConnectionReconciler struct {
 	Now func() time.Time
 	// Observers runs the observation loop of each Ready connection (nil: none).
 	Observers *Observers
+	// SecretReader reads the TLS and token Secrets; SetupAll passes the manager's uncached
+	// API reader, so no Secret value sits in an informer. Nil: the Client.
+	SecretReader client.Reader
+	// ClusterResourceNamespaces are the only namespaces the connection's Secrets and global
+	// policy may be in (default DefaultClusterResourceNamespace).
+	ClusterResourceNamespaces []string
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=gatewayconnections,verbs=get;list;watch
@@ -49,117 +56,110 @@ type GatewayConnectionReconciler struct {
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxpolicies,verbs=get;list;watch
 
-// Reconcile observes the connection's Secrets and the gateway's Health, then applies the
-// gateway-wide settings and global policy.
-func (r *GatewayConnectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
-	gc := &v1alpha1.GatewayConnection{}
-	if err := r.Get(ctx, req.NamespacedName, gc); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.forget(req.Name)
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, err
+// sync checks the connection's Secrets, builds or rotates its client and probes Health,
+// then applies the gateway-wide settings and global policy.
+func (r *GatewayConnectionReconciler) sync(ctx context.Context, gc *v1alpha1.GatewayConnection) step {
+	gw, st := r.connect(ctx, gc)
+	if st.Failure != nil {
+		r.Connections.markNotReady(gc.Name, st.Failure.Message)
+		return st
 	}
-	if !gc.DeletionTimestamp.IsZero() {
-		r.forget(gc.Name)
-		return ctrl.Result{}, nil
+	// A rejected setting or global policy leaves the connection usable by other
+	// controllers; only this resource's conditions report it.
+	if f := r.syncGatewayConfig(ctx, gw, gc); f != nil {
+		return fail(f)
 	}
-	orig := gc.DeepCopy()
-	o, result, probeErr := r.observe(ctx, gc)
-	if !o.Ready {
-		r.Connections.markNotReady(gc.Name, o.Message)
-	} else if cl, err := r.Connections.Get(gc.Name); err == nil {
-		// A rejected setting or global policy leaves the connection usable by other
-		// controllers; only this resource's conditions report it.
-		co, err := r.syncGatewayConfig(ctx, cl, gc)
-		if err != nil && co == nil {
-			co = &outcome{Reason: v1alpha1.ReasonProgressing, Message: err.Error()}
-		}
-		if co != nil {
-			o, probeErr = *co, err
-		}
-	}
-	applyConditions(&gc.Status.Conditions, gc.Generation, o)
-	recordOutcome(kindGatewayConnection, o, probeErr)
-	gc.Status.ObservedGeneration = gc.Generation
-	if err := patchStatusIfChanged(ctx, r.Client, orig, gc, orig.Status, gc.Status); err != nil {
-		return ctrl.Result{}, err
-	}
-	if readyChanged(orig.Status.Conditions, gc.Status.Conditions) {
-		r.Recorder.Eventf(gc, eventType(o), o.Reason, "%s", o.Message)
-	}
-	if probeErr != nil {
-		log.V(1).Info("gateway probe failed", "connection", gc.Name, "reason", o.Reason)
-		// Returning the error applies controller-runtime's capped exponential backoff.
-		return ctrl.Result{}, probeErr
-	}
-	return result, nil
+	return st
 }
 
-func (r *GatewayConnectionReconciler) observe(ctx context.Context, gc *v1alpha1.GatewayConnection) (outcome, ctrl.Result, error) {
+// connect reads the TLS and token Secrets, ensures the client and probes the gateway.
+func (r *GatewayConnectionReconciler) connect(ctx context.Context, gc *v1alpha1.GatewayConnection) (gatewayAPI, step) {
 	ref := gc.Spec.TLS.SecretRef
+	if f := clusterReference("spec.tls.secretRef", ref.Namespace, r.clusterResourceNamespaces()); f != nil {
+		return gatewayAPI{}, fail(f)
+	}
+	if a := gc.Spec.Auth; a != nil {
+		if f := clusterReference("spec.auth.tokenSecretRef", a.TokenSecretRef.Namespace, r.clusterResourceNamespaces()); f != nil {
+			return gatewayAPI{}, fail(f)
+		}
+	}
 	secret, err := r.secret(ctx, ref.Namespace, ref.Name)
 	if err != nil {
-		return outcome{Reason: v1alpha1.ReasonProgressing, Message: "reading TLS Secret: " + err.Error()}, ctrl.Result{}, err
+		return gatewayAPI{}, fail(failed(v1alpha1.ReasonProgressing, "reading TLS Secret: "+err.Error(), retryBackoff))
 	}
-	ca, cert, key, notAfter, fail := tlsMaterial(ref, secret, r.now())
+	ca, cert, key, notAfter, bad := tlsMaterial(ref, secret, r.now())
 	if !notAfter.IsZero() {
 		t := metav1.NewTime(notAfter)
 		gc.Status.CertificateNotAfter = &t
 	}
-	if fail != nil {
-		return *fail, ctrl.Result{}, nil
+	if bad != nil {
+		return gatewayAPI{}, fail(fromOutcome(bad))
 	}
 	var token string
 	if gc.Spec.Auth != nil {
 		tref := gc.Spec.Auth.TokenSecretRef
 		ts, err := r.secret(ctx, tref.Namespace, tref.Name)
 		if err != nil {
-			return outcome{Reason: v1alpha1.ReasonProgressing, Message: "reading token Secret: " + err.Error()}, ctrl.Result{}, err
+			return gatewayAPI{}, fail(failed(v1alpha1.ReasonProgressing, "reading token Secret: "+err.Error(), retryBackoff))
 		}
-		var fail *outcome
-		if token, fail = bearerToken(tref, ts); fail != nil {
-			return *fail, ctrl.Result{}, nil
+		if token, bad = bearerToken(tref, ts); bad != nil {
+			return gatewayAPI{}, fail(fromOutcome(bad))
 		}
 	}
 	timeout := gateway.DefaultTimeout
 	if gc.Spec.Timeout != nil && gc.Spec.Timeout.Duration > 0 {
 		timeout = gc.Spec.Timeout.Duration
 	}
-	cl, err := r.Connections.ensure(gc.Name, connectionConfig{
+	gw, err := r.Connections.ensure(gc.Name, connectionConfig{
 		Endpoint: gc.Spec.Endpoint, ServerName: gc.Spec.TLS.ServerName, Timeout: timeout, CA: ca, Cert: cert, Key: key, Token: token,
 	})
 	if err != nil {
-		return outcome{Stalled: true, Reason: v1alpha1.ReasonCertificateInvalid, Message: err.Error()}, ctrl.Result{}, nil
+		return gatewayAPI{}, fail(failed(v1alpha1.ReasonCertificateInvalid, err.Error(), retryOnChange))
 	}
-	health, err := cl.Health(ctx)
+	health, err := gw.Config.Health(ctx)
 	if err != nil {
 		r.Connections.setReady(gc.Name, false, "gateway unreachable")
-		if o := handshakeFailure(gc.Spec.Endpoint, err); o != nil {
-			return *o, ctrl.Result{}, err
+		logf.FromContext(ctx).V(1).Info("gateway probe failed", "connection", gc.Name, "code", gateway.Code(err).String())
+		if f := handshakeFailure(gc.Spec.Endpoint, err); f != nil {
+			return gatewayAPI{}, fail(f)
 		}
-		return outcome{Reason: v1alpha1.ReasonGatewayUnavailable, Message: fmt.Sprintf("gateway %s is unreachable: %s (%s)", gc.Spec.Endpoint, gateway.Message(err), gateway.Code(err))}, ctrl.Result{}, err
+		return gatewayAPI{}, failCall(fmt.Sprintf("gateway %s is unreachable", gc.Spec.Endpoint), err)
 	}
 	r.Connections.setReady(gc.Name, true, "")
-	if r.Observers != nil {
-		r.Observers.ensure(gc.Name, cl)
+	if r.Observers != nil && gw.client != nil {
+		r.Observers.ensure(gc.Name, gw.client)
 	}
 	gc.Status.GatewayVersion = health.GetVersion()
-	return outcome{Ready: true, Reason: v1alpha1.ReasonReady, Message: fmt.Sprintf("connected to %s over mTLS", gc.Spec.Endpoint)}, ctrl.Result{RequeueAfter: r.probeInterval()}, nil
+	return gw, step{outcome: readyOutcome(fmt.Sprintf("connected to %s over mTLS", gc.Spec.Endpoint)), RequeueAfter: r.probeInterval()}
+}
+
+// finalize is never called: GatewayConnections hold no finalizer.
+func (r *GatewayConnectionReconciler) finalize(context.Context, *v1alpha1.GatewayConnection) step {
+	return step{Release: true}
 }
 
 // forget drops the client and the observation loop of a deleted connection.
-func (r *GatewayConnectionReconciler) forget(name string) {
-	r.Connections.remove(name)
+func (r *GatewayConnectionReconciler) forget(key types.NamespacedName) {
+	r.Connections.remove(key.Name)
 	if r.Observers != nil {
-		r.Observers.stop(name)
+		r.Observers.stop(key.Name)
 	}
 }
 
+func (r *GatewayConnectionReconciler) clusterResourceNamespaces() []string {
+	if len(r.ClusterResourceNamespaces) > 0 {
+		return r.ClusterResourceNamespaces
+	}
+	return []string{DefaultClusterResourceNamespace}
+}
+
 func (r *GatewayConnectionReconciler) secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	reader := r.SecretReader
+	if reader == nil {
+		reader = r.Client
+	}
 	s := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
@@ -184,80 +184,46 @@ func (r *GatewayConnectionReconciler) probeInterval() time.Duration {
 
 // SetupWithManager watches GatewayConnections and the Secrets they reference.
 func (r *GatewayConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	k := newKernel(r.Client, kindGatewayConnection, func() *v1alpha1.GatewayConnection { return &v1alpha1.GatewayConnection{} },
+		kindSteps[*v1alpha1.GatewayConnection](r), r.Recorder, false, r.Backoff, 0)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.GatewayConnection{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectionsForSecret)).
-		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsForGlobalPolicy)).
+		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesSecret))).
+		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesGlobalPolicy))).
 		Named("gatewayconnection").
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
-		Complete(r)
+		Complete(k)
 }
 
-// connectionsForSecret maps a Secret to the connections referencing it. Connections are
+// connectionsWhere maps an object to the connections for which uses holds. Connections are
 // cluster-scoped and few, so a list beats maintaining an index.
-func (r *GatewayConnectionReconciler) connectionsForSecret(ctx context.Context, obj client.Object) []reconcile.Request {
-	list := &v1alpha1.GatewayConnectionList{}
-	if err := r.List(ctx, list); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, gc := range list.Items {
-		uses := gc.Spec.TLS.SecretRef.Namespace == obj.GetNamespace() && gc.Spec.TLS.SecretRef.Name == obj.GetName()
-		if a := gc.Spec.Auth; a != nil && a.TokenSecretRef.Namespace == obj.GetNamespace() && a.TokenSecretRef.Name == obj.GetName() {
-			uses = true
+func (r *GatewayConnectionReconciler) connectionsWhere(uses func(gc *v1alpha1.GatewayConnection, ns, name string) bool) handler.MapFunc {
+	return func(ctx context.Context, obj client.Object) []reconcile.Request {
+		list := &v1alpha1.GatewayConnectionList{}
+		if err := r.List(ctx, list); err != nil {
+			return nil
 		}
-		if uses {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
-		}
-	}
-	return out
-}
-
-// connectionsForGlobalPolicy maps a SandboxPolicy to the connections applying it globally.
-func (r *GatewayConnectionReconciler) connectionsForGlobalPolicy(ctx context.Context, obj client.Object) []reconcile.Request {
-	list := &v1alpha1.GatewayConnectionList{}
-	if err := r.List(ctx, list); err != nil {
-		return nil
-	}
-	var out []reconcile.Request
-	for _, gc := range list.Items {
-		if ref := gc.Spec.GlobalPolicyRef; ref != nil && ref.Namespace == obj.GetNamespace() && ref.Name == obj.GetName() {
-			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
-		}
-	}
-	return out
-}
-
-// patchStatusIfChanged writes status once, and only when it differs from what was read.
-func patchStatusIfChanged(ctx context.Context, c client.Client, orig, obj client.Object, before, after any) error {
-	if equality.Semantic.DeepEqual(before, after) {
-		return nil
-	}
-	if err := c.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
-		return fmt.Errorf("patch status: %w", err)
-	}
-	return nil
-}
-
-// readyChanged reports a change of the Ready condition's status or reason, which is when an
-// event is worth emitting.
-func readyChanged(before, after []metav1.Condition) bool {
-	find := func(cs []metav1.Condition) (metav1.ConditionStatus, string) {
-		for _, c := range cs {
-			if c.Type == v1alpha1.ConditionReady {
-				return c.Status, c.Reason
+		var out []reconcile.Request
+		for i := range list.Items {
+			if gc := &list.Items[i]; uses(gc, obj.GetNamespace(), obj.GetName()) {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
 			}
 		}
-		return "", ""
+		return out
 	}
-	s1, r1 := find(before)
-	s2, r2 := find(after)
-	return s1 != s2 || r1 != r2
 }
 
-func eventType(o outcome) string {
-	if o.Ready || (!o.Stalled && o.Reason == v1alpha1.ReasonProgressing) {
-		return corev1.EventTypeNormal
+// usesSecret: the connection's TLS or token Secret is ns/name.
+func usesSecret(gc *v1alpha1.GatewayConnection, ns, name string) bool {
+	if ref := gc.Spec.TLS.SecretRef; ref.Namespace == ns && ref.Name == name {
+		return true
 	}
-	return corev1.EventTypeWarning
+	a := gc.Spec.Auth
+	return a != nil && a.TokenSecretRef.Namespace == ns && a.TokenSecretRef.Name == name
+}
+
+// usesGlobalPolicy: the connection applies SandboxPolicy ns/name gateway-wide.
+func usesGlobalPolicy(gc *v1alpha1.GatewayConnection, ns, name string) bool {
+	ref := gc.Spec.GlobalPolicyRef
+	return ref != nil && ref.Namespace == ns && ref.Name == name
 }

@@ -93,25 +93,25 @@ func bearerToken(ref v1alpha1.SecretKeyReference, secret *corev1.Secret) (string
 // handshakeFailure explains a probe that failed in the TLS handshake, which a plain
 // "unreachable" would hide; nil when err is something else. gRPC reports handshake errors
 // only as text, so they are recognised by the messages of Go's crypto/tls and crypto/x509.
-func handshakeFailure(endpoint string, err error) *outcome {
+func handshakeFailure(endpoint string, err error) *failure {
 	msg := gateway.Message(err)
 	if msg == "" && err != nil {
 		msg = err.Error()
 	}
 	switch {
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
-		return &outcome{Reason: v1alpha1.ReasonGatewayUnavailable,
-			Message: fmt.Sprintf("gateway %s does not speak TLS; the operator never falls back to plaintext", endpoint)}
+		return failed(v1alpha1.ReasonGatewayUnavailable,
+			fmt.Sprintf("gateway %s does not speak TLS; the operator never falls back to plaintext", endpoint), retryBackoff)
 	case strings.Contains(msg, "x509: certificate is valid for"), strings.Contains(msg, "x509: certificate is not valid for"),
 		strings.Contains(msg, "x509: cannot validate certificate for"):
-		return &outcome{Reason: v1alpha1.ReasonCertificateInvalid,
-			Message: fmt.Sprintf("gateway %s presented a certificate for another name (%s); set spec.tls.serverName to the name it carries", endpoint, x509Detail(msg))}
+		return failed(v1alpha1.ReasonCertificateInvalid,
+			fmt.Sprintf("gateway %s presented a certificate for another name (%s); set spec.tls.serverName to the name it carries", endpoint, x509Detail(msg)), retryBackoff)
 	case strings.Contains(msg, "x509:"):
-		return &outcome{Reason: v1alpha1.ReasonCertificateInvalid,
-			Message: fmt.Sprintf("gateway %s presented a certificate the Secret's ca.crt does not verify (%s)", endpoint, x509Detail(msg))}
+		return failed(v1alpha1.ReasonCertificateInvalid,
+			fmt.Sprintf("gateway %s presented a certificate the Secret's ca.crt does not verify (%s)", endpoint, x509Detail(msg)), retryBackoff)
 	case strings.Contains(msg, "remote error: tls:"):
-		return &outcome{Reason: v1alpha1.ReasonAuthenticationFailed,
-			Message: fmt.Sprintf("gateway %s refused the client certificate (%s); it must be signed by the gateway's client CA", endpoint, x509Detail(msg))}
+		return failed(v1alpha1.ReasonAuthenticationFailed,
+			fmt.Sprintf("gateway %s refused the client certificate (%s); it must be signed by the gateway's client CA", endpoint, x509Detail(msg)), retryBackoff)
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -20,14 +19,8 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
-// Event reasons of the InferenceRoute controller (failures use the condition reason).
-const (
-	routeEventSet        = "RouteSet"
-	routeEventHealed     = "Healed"
-	routeEventLeft       = "RouteLeftConfigured"
-	routeEventHandedOver = "RouteHandedOver"
-	defaultRouteResync   = time.Minute
-)
+// defaultRouteResync is how often a converged route is compared with the gateway.
+const defaultRouteResync = time.Minute
 
 // InferenceRouteReconciler keeps a gateway inference route pointing at a Provider and model.
 type InferenceRouteReconciler struct {
@@ -48,137 +41,173 @@ type InferenceRouteReconciler struct {
 // +kubebuilder:rbac:groups=openshell.dev,resources=inferenceroutes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=openshell.dev,resources=providers,verbs=get;list;watch
 
-// Reconcile reads the live route and calls SetClusterInference only when it differs.
-func (r *InferenceRouteReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	ir := &v1alpha1.InferenceRoute{}
-	if err := r.Get(ctx, req.NamespacedName, ir); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
+// sync reads the live route and calls SetClusterInference only when it differs. Only
+// claimants from namespaces the connection grants routes to count (the kernel has already
+// refused this one if its namespace is not granted); the oldest of them owns the route, and a
+// route set for another granted namespace is never taken over.
+func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.InferenceRoute) step {
 	all := &v1alpha1.InferenceRouteList{}
 	if err := r.List(ctx, all); err != nil {
-		return ctrl.Result{}, fmt.Errorf("list inference routes: %w", err)
+		return fail(failed(v1alpha1.ReasonProgressing, "listing inference routes: "+err.Error(), retryBackoff))
 	}
-	if !ir.DeletionTimestamp.IsZero() {
-		return r.finalize(ctx, ir, all.Items)
-	}
-	if controllerutil.AddFinalizer(ir, v1alpha1.Finalizer) {
-		if err := r.Update(ctx, ir); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-	}
-	orig := ir.DeepCopy()
-	o, res, err := r.sync(ctx, ir, all.Items)
-	applyConditions(&ir.Status.Conditions, ir.Generation, o)
-	recordOutcome(kindInferenceRoute, o, err)
-	if o.Ready || o.Stalled {
-		ir.Status.ObservedGeneration = ir.Generation
-	}
-	if perr := patchStatusIfChanged(ctx, r.Client, orig, ir, orig.Status, ir.Status); perr != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(perr)
-	}
-	if readyChanged(orig.Status.Conditions, ir.Status.Conditions) && !o.Ready {
-		r.Recorder.Eventf(ir, eventType(o), o.Reason, "%s", o.Message)
-	}
-	return res, err
-}
-
-func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.InferenceRoute, all []v1alpha1.InferenceRoute) (outcome, ctrl.Result, error) {
 	route := inferenceRouteName(ir)
 	gwName := gatewayRefName(ir.Spec.GatewayRef)
-	if owner := routeOwner(ir, all); owner != nil && owner.UID != ir.UID {
-		return outcome{Stalled: true, Reason: v1alpha1.ReasonConflict,
-			Message: fmt.Sprintf("route %s of GatewayConnection %s is managed by the older InferenceRoute %s/%s; this one takes over when that one is deleted",
-				route, gwName, owner.Namespace, owner.Name)}, ctrl.Result{}, nil
+	gc := &v1alpha1.GatewayConnection{}
+	if err := r.Get(ctx, types.NamespacedName{Name: gwName}, gc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return fail(failed(v1alpha1.ReasonProgressing, "reading the GatewayConnection: "+err.Error(), retryBackoff))
+		}
+		gc = nil
+	}
+	claimants, f := r.grantedClaimants(ctx, gc, all.Items)
+	if f != nil {
+		return fail(f)
+	}
+	if owner := routeOwner(ir, claimants); owner != nil && owner.UID != ir.UID {
+		// Names no other claimant: it may be another tenant's.
+		return fail(failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("route %s of GatewayConnection %s is claimed by an older InferenceRoute; a route is never handed over automatically", route, gwName),
+			retryOnChange))
 	}
 	p := &v1alpha1.Provider{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ir.Namespace, Name: ir.Spec.ProviderRef.Name}, p); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return outcome{Reason: v1alpha1.ReasonProgressing, Message: "reading the Provider"}, ctrl.Result{}, fmt.Errorf("get provider: %w", err)
+			return fail(failed(v1alpha1.ReasonProgressing, "reading the Provider: "+err.Error(), retryBackoff))
 		}
 		p = nil
 	}
-	if fail := inferenceProviderCheck(ir, p); fail != nil {
-		return *fail, ctrl.Result{}, nil
+	if bad := inferenceProviderCheck(ir, p, gwName); bad != nil {
+		return fail(fromOutcome(bad))
 	}
 	gw, err := r.Gateways.Get(gwName)
 	if err != nil {
-		return outcome{Reason: v1alpha1.ReasonDependencyNotReady, Message: err.Error()}, ctrl.Result{RequeueAfter: r.retry()}, nil
+		return fail(connectionFailure(err))
 	}
-	want := inferenceRequest(ir, p.Status.GatewayName)
+	providerName, why, err := attachProvider(ctx, gw.Providers, p, gwName)
+	if err != nil {
+		return failCall("get provider", err)
+	}
+	if why != "" {
+		return fail(failed(v1alpha1.ReasonDependencyNotReady, why, retryDependency))
+	}
+	want := inferenceRequest(ir, providerName)
 	live, err := gw.Inference.Get(ctx, route)
 	switch {
 	case gateway.IsNotFound(err) || gateway.IsFailedPrecondition(err):
 		// Not configured, or a stored row without provider or model: set it.
 		live = nil
 	case err != nil:
-		o, rerr := gatewayFailure("get inference route", err)
-		return o, ctrl.Result{}, rerr
+		return failCall("get inference route", err)
 	}
-	if !inferenceRouteInSync(live, want) {
+	if inferenceRouteInSync(live, want) {
+		ir.Status.RouteVersion = live.GetVersion()
+	} else {
+		if live != nil && live.GetProviderName() != want.GetProviderName() {
+			if f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName()); f != nil {
+				return fail(f)
+			}
+		}
 		resp, err := gw.Inference.Set(ctx, want)
 		if err != nil {
-			return r.setFailure(err)
+			return failCall("set inference route", err)
 		}
 		if live != nil && ir.Status.RouteVersion != 0 {
-			r.Recorder.Eventf(ir, corev1.EventTypeWarning, routeEventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
 				route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
 		} else {
-			r.Recorder.Eventf(ir, corev1.EventTypeNormal, routeEventSet, "set route %s to provider %s, model %s (version %d)",
+			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
 				route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
 		}
 		ir.Status.RouteVersion = resp.GetVersion()
 		ir.Status.Verified = resp.GetValidationPerformed()
 		ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
-	} else {
-		ir.Status.RouteVersion = live.GetVersion()
 	}
-	return outcome{Ready: true, Reason: v1alpha1.ReasonReady,
-			Message: fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())},
-		ctrl.Result{RequeueAfter: r.resync()}, nil
+	return step{outcome: readyOutcome(fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())),
+		RequeueAfter: r.resync()}
 }
 
-// setFailure classifies a SetClusterInference error. FAILED_PRECONDITION (provider missing
-// on the gateway, endpoint verification failed) can clear by itself, so it is retried on the
-// dependency interval rather than stalled; INVALID_ARGUMENT needs a spec change.
-func (r *InferenceRouteReconciler) setFailure(err error) (outcome, ctrl.Result, error) {
-	msg := fmt.Sprintf("set inference route: %s (%s)", gateway.Message(err), gateway.Code(err))
-	switch {
-	case gateway.IsFailedPrecondition(err):
-		return outcome{Reason: v1alpha1.ReasonGatewayRejected, Message: msg}, ctrl.Result{RequeueAfter: r.retry()}, nil
-	case gateway.IsRetryable(err) || gateway.IsConflict(err):
-		return outcome{Reason: v1alpha1.ReasonGatewayUnavailable, Message: msg}, ctrl.Result{}, err
+// grantedClaimants keeps the routes whose namespace the connection grants inference routes
+// to; without a connection (not found) the kind fails later on Gateways.Get anyway.
+func (r *InferenceRouteReconciler) grantedClaimants(ctx context.Context, gc *v1alpha1.GatewayConnection, all []v1alpha1.InferenceRoute) ([]v1alpha1.InferenceRoute, *failure) {
+	if gc == nil {
+		return all, nil
 	}
-	return outcome{Stalled: true, Reason: v1alpha1.ReasonGatewayRejected, Message: msg}, ctrl.Result{}, nil
+	granted := map[string]bool{}
+	out := make([]v1alpha1.InferenceRoute, 0, len(all))
+	for _, c := range all {
+		ok, seen := granted[c.Namespace]
+		if !seen {
+			g, f := r.routesGranted(ctx, gc, c.Namespace)
+			if f != nil {
+				return nil, f
+			}
+			ok, granted[c.Namespace] = g, g
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// routesGranted reports whether gc grants its inference routes to namespace; a namespace
+// that no longer exists is not granted.
+func (r *InferenceRouteReconciler) routesGranted(ctx context.Context, gc *v1alpha1.GatewayConnection, namespace string) (bool, *failure) {
+	ns := namespaceMeta()
+	if err := r.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, failed(v1alpha1.ReasonProgressing, "reading a namespace: "+err.Error(), retryBackoff)
+	}
+	return admission(gc, namespace, ns.GetLabels(), gatewayUse{Connection: gc.Name, Routes: true}) == nil, nil
+}
+
+// heldElsewhere refuses to overwrite a live route that points at a provider of another
+// namespace still granted the routes, or at a provider the operator does not manage: a route
+// changes hands only when an administrator revokes the holder's grant. A route whose provider
+// is gone from the gateway serves nothing and may be set.
+func (r *InferenceRouteReconciler) heldElsewhere(ctx context.Context, gw gatewayAPI, gc *v1alpha1.GatewayConnection, ir *v1alpha1.InferenceRoute, providerName string) *failure {
+	route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
+	gp, err := gw.Providers.Get(ctx, providerName)
+	switch {
+	case gateway.IsNotFound(err):
+		return nil
+	case err != nil:
+		return gatewayFailure("get the route's provider", err)
+	}
+	labels := gp.GetMetadata().GetLabels()
+	if labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
+		return failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("route %s of GatewayConnection %s points at a provider the operator does not manage; it is left untouched", route, gwName), retryOnChange)
+	}
+	holder := labels[v1alpha1.LabelNamespace]
+	if holder == ir.Namespace || gc == nil {
+		return nil
+	}
+	granted, f := r.routesGranted(ctx, gc, holder)
+	if f != nil {
+		return f
+	}
+	if granted {
+		return failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("route %s of GatewayConnection %s is set for another namespace and is never handed over automatically; a platform administrator releases it by revoking that namespace's grant (spec.inferenceRoutes.namespaces)", route, gwName),
+			retryOnChange)
+	}
+	return nil
 }
 
 // finalize releases the finalizer. The gateway has no delete RPC, so the route stays
-// configured: the event says so, or names the claimant that takes over.
-func (r *InferenceRouteReconciler) finalize(ctx context.Context, ir *v1alpha1.InferenceRoute, all []v1alpha1.InferenceRoute) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(ir, v1alpha1.Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	if ir.Status.RouteVersion != 0 && inferenceRouteReason(ir) != v1alpha1.ReasonConflict {
+// configured; the event says so. It is not handed to another claimant, which is not named:
+// it may be another tenant's.
+func (r *InferenceRouteReconciler) finalize(_ context.Context, ir *v1alpha1.InferenceRoute) step {
+	if ir.Status.RouteVersion != 0 && readyReason(ir.Status.Conditions) != v1alpha1.ReasonConflict {
 		route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
-		if next := routeOwner(ir, all); next != nil {
-			r.Recorder.Eventf(ir, corev1.EventTypeNormal, routeEventHandedOver, "route %s of GatewayConnection %s is now managed by InferenceRoute %s/%s",
-				route, gwName, next.Namespace, next.Name)
-		} else {
-			r.Recorder.Eventf(ir, corev1.EventTypeWarning, routeEventLeft,
-				"the gateway has no delete RPC: route %s of GatewayConnection %s stays configured (model %s, version %d); point it elsewhere with another InferenceRoute",
-				route, gwName, ir.Spec.Model, ir.Status.RouteVersion)
-		}
+		record(r.Recorder, ir, corev1.EventTypeWarning, eventRouteLeft,
+			"the gateway has no delete RPC: route %s of GatewayConnection %s stays configured (model %s, version %d); point it elsewhere with another InferenceRoute",
+			route, gwName, ir.Spec.Model, ir.Status.RouteVersion)
 	}
-	controllerutil.RemoveFinalizer(ir, v1alpha1.Finalizer)
-	return ctrl.Result{}, client.IgnoreNotFound(r.Update(ctx, ir))
-}
-
-func inferenceRouteReason(ir *v1alpha1.InferenceRoute) string {
-	for _, c := range ir.Status.Conditions {
-		if c.Type == v1alpha1.ConditionReady {
-			return c.Reason
-		}
-	}
-	return ""
+	return step{Release: true}
 }
 
 func (r *InferenceRouteReconciler) resync() time.Duration {
@@ -188,17 +217,15 @@ func (r *InferenceRouteReconciler) resync() time.Duration {
 	return defaultRouteResync
 }
 
-func (r *InferenceRouteReconciler) retry() time.Duration {
-	if r.Retry > 0 {
-		return r.Retry
-	}
-	return 30 * time.Second
-}
-
 // SetupWithManager watches InferenceRoutes (every claimant of a route is re-enqueued when
 // one changes, so a deletion hands the route over), their Providers and connections.
 func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	k := newKernel(r.Client, kindInferenceRoute, func() *v1alpha1.InferenceRoute { return &v1alpha1.InferenceRoute{} },
+		kindSteps[*v1alpha1.InferenceRoute](r), r.Recorder, true, r.Backoff, r.Retry)
+	k.Uses = func(ir *v1alpha1.InferenceRoute) gatewayUse {
+		return gatewayUse{Connection: gatewayRefName(ir.Spec.GatewayRef), Routes: true}
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.InferenceRoute{}).
 		Watches(&v1alpha1.InferenceRoute{}, handler.EnqueueRequestsFromMapFunc(r.routesMatching(func(ir *v1alpha1.InferenceRoute, o client.Object) bool {
 			other := o.(*v1alpha1.InferenceRoute)
@@ -211,8 +238,8 @@ func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return gatewayRefName(ir.Spec.GatewayRef) == o.GetName()
 		})), builder.WithPredicates(connectionReadinessChanged)).
 		Named("inferenceroute").
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
-		Complete(r)
+		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()})
+	return watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.InferenceRouteList{} }).Complete(k)
 }
 
 // routesMatching maps an object to the InferenceRoutes for which match holds. Routes are

@@ -1,10 +1,8 @@
 package controller
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 	"github.com/openshell-operator/openshell-operator/internal/metrics"
 )
@@ -16,6 +14,7 @@ const (
 	kindSandbox           = "Sandbox"
 	kindSandboxPolicy     = "SandboxPolicy"
 	kindInferenceRoute    = "InferenceRoute"
+	kindPolicyProposal    = "PolicyProposal"
 )
 
 // setupMetrics registers the scrape-time collectors that read from the manager's cache (the
@@ -49,19 +48,4 @@ func outcomeOf(ready, stalled, failed bool) metrics.Outcome {
 	default:
 		return metrics.OutcomeProgressing
 	}
-}
-
-// recordOutcome counts one reconcile of a kind other than Sandbox; err is the error the
-// reconcile returns (controller-runtime retries it with backoff).
-func recordOutcome(kind string, o outcome, err error) {
-	metrics.RecordReconcile(kind, outcomeOf(o.Ready, o.Stalled, err != nil), o.Reason)
-}
-
-// recordSandboxOutcome counts one Sandbox reconcile. The Sandbox controller requeues rather
-// than returning errors, so "error" is a failed gateway call of this reconcile (unreachable,
-// refused credentials, rejected but retriable), not waiting on a dependency or a deletion.
-func recordSandboxOutcome(obs sandboxObservation, d sandboxDerivedStatus) {
-	failed := obs.Failure != nil && obs.Failure.Reason != v1alpha1.ReasonDependencyNotReady &&
-		obs.Failure.Reason != v1alpha1.ReasonDeleting
-	metrics.RecordReconcile(kindSandbox, outcomeOf(d.Ready == metav1.ConditionTrue, d.Stalled, failed), d.Reason)
 }

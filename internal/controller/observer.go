@@ -42,6 +42,9 @@ type ObserverOptions struct {
 	PageSize uint32
 	// MaxStreams bounds concurrent WatchSandbox streams per gateway (default 64).
 	MaxStreams int
+	// FallbackInterval is the least time between two lists while some awaited sandbox has
+	// no stream (default one second).
+	FallbackInterval time.Duration
 }
 
 // sandboxView is what the Sandbox controller reads instead of calling GetSandbox.
@@ -59,6 +62,8 @@ type sandboxView interface {
 	// PlatformEvents returns the platform events a stream has delivered for a sandbox id,
 	// and whether one is following it (otherwise the caller reads them itself).
 	PlatformEvents(gateway, id string) ([]*openshellv1.PlatformEvent, bool)
+	// Watching is true when changes arrive as events (list + streams), false in poll mode.
+	Watching() bool
 }
 
 // maxStreamedEvents bounds the platform events kept per followed sandbox (as EventTail).
@@ -71,8 +76,11 @@ type Observers struct {
 	events chan event.GenericEvent
 	// providerEvents carries the Providers whose gateway provider changed or vanished.
 	providerEvents chan event.GenericEvent
-	mu             sync.Mutex
-	loops          map[string]*observer
+	// draftEvents carries the Sandboxes whose draft policy may have changed: every managed
+	// sandbox at each list, and a sandbox whose stream announced a draft update.
+	draftEvents chan event.GenericEvent
+	mu          sync.Mutex
+	loops       map[string]*observer
 }
 
 // NewObservers returns the registry; Events must be consumed by the Sandbox controller.
@@ -87,15 +95,22 @@ func NewObservers(opts ObserverOptions) *Observers {
 		opts.MaxStreams = defaultMaxStreams
 	}
 	return &Observers{opts: opts, events: make(chan event.GenericEvent, 4096), providerEvents: make(chan event.GenericEvent, 1024),
-		loops: map[string]*observer{}}
+		draftEvents: make(chan event.GenericEvent, 4096), loops: map[string]*observer{}}
 }
 
 // Events is the channel of sandboxes whose observed state changed.
 func (o *Observers) Events() <-chan event.GenericEvent { return o.events }
 
+// Watching implements sandboxView: the loops deliver changes as events.
+func (o *Observers) Watching() bool { return true }
+
 // ProviderEvents is the channel of Providers whose gateway provider changed or vanished
 // (drift the Provider controller heals without polling each provider).
 func (o *Observers) ProviderEvents() <-chan event.GenericEvent { return o.providerEvents }
+
+// DraftEvents is the channel of Sandboxes whose draft policy chunks may have changed, for
+// the PolicyProposal discovery (the gateway has no list of drafts across sandboxes).
+func (o *Observers) DraftEvents() <-chan event.GenericEvent { return o.draftEvents }
 
 // ensure runs the loop of a gateway with cl, restarting it when the client changed (a
 // re-dial) and listing at once when the gateway came back.
@@ -110,7 +125,7 @@ func (o *Observers) ensure(name string, cl *gateway.Client) {
 		l.stop()
 	}
 	l := newObserver(name, cl, o.opts, o.events)
-	l.providerEvents = o.providerEvents
+	l.providerEvents, l.draftEvents = o.providerEvents, o.draftEvents
 	o.loops[name] = l
 	go l.run()
 }
@@ -201,6 +216,7 @@ type observer struct {
 	waiting        map[string]string // name -> id
 	streams        map[string]context.CancelFunc
 	providerEvents chan<- event.GenericEvent
+	draftEvents    chan<- event.GenericEvent
 	// providers are the managed gateway providers' metadata (resource version, ownership
 	// labels) at the last list, plus those the Provider controller converged since.
 	providers       map[string]*datamodelv1.ObjectMeta
@@ -210,6 +226,9 @@ type observer struct {
 }
 
 func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events chan<- event.GenericEvent) *observer {
+	if opts.FallbackInterval <= 0 {
+		opts.FallbackInterval = fallbackListInterval
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &observer{name: name, client: cl, opts: opts, events: events, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), view: map[string]*openshellv1.Sandbox{},
@@ -238,13 +257,26 @@ func (l *observer) poke() {
 func (l *observer) run() {
 	log := logf.Log.WithName("observer").WithValues("gatewayConnection", l.name)
 	next := time.Duration(0)
+	var listed time.Time
 	for {
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-time.After(next):
 		case <-l.wake:
+			// A wake shortens a long wait, it does not list at once: a burst of sandboxes
+			// over the stream bound pokes once per sandbox, and a list per poke (N/page size
+			// pages each) spent more CPU than the burst's own work at N = 1000. A view that
+			// is not synced lists at once.
+			if wait := l.opts.FallbackInterval - time.Since(listed); wait > 0 && l.isSynced() {
+				select {
+				case <-l.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		listed = time.Now()
 		if err := l.list(); err != nil {
 			log.V(1).Info("list sandboxes failed; controllers read the gateway directly until the next list", "error", err.Error())
 			next = l.opts.Resync / 4
@@ -255,9 +287,15 @@ func (l *observer) run() {
 		}
 		next = l.opts.Resync
 		if l.unstreamed() {
-			next = fallbackListInterval
+			next = l.opts.FallbackInterval
 		}
 	}
+}
+
+func (l *observer) isSynced() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.synced
 }
 
 // list replaces the view with a paginated list and emits an event per difference.
@@ -287,7 +325,23 @@ func (l *observer) list() error {
 	for _, sb := range changed {
 		l.emit(sb)
 	}
+	for _, sb := range fresh {
+		l.emitDraft(sb)
+	}
 	return nil
+}
+
+// emitDraft enqueues the Sandbox of a gateway sandbox for the draft discovery.
+func (l *observer) emitDraft(sb *openshellv1.Sandbox) {
+	labels := sb.GetMetadata().GetLabels()
+	ns, name := labels[v1alpha1.LabelNamespace], labels[v1alpha1.LabelName]
+	if l.draftEvents == nil || ns == "" || name == "" {
+		return
+	}
+	select {
+	case l.draftEvents <- event.GenericEvent{Object: &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}:
+	case <-l.ctx.Done():
+	}
 }
 
 // listProviders lists the managed gateway providers and enqueues the Providers whose
@@ -501,6 +555,15 @@ func (l *observer) follow(ctx context.Context, name, id string) {
 				log.V(1).Info("sandbox stream ended; the list takes over", "error", err.Error())
 			}
 			return
+		}
+		if ev.GetDraftPolicyUpdate() != nil {
+			l.mu.Lock()
+			sb := l.view[name]
+			l.mu.Unlock()
+			if sb != nil {
+				l.emitDraft(sb)
+			}
+			continue
 		}
 		if pe := ev.GetEvent(); pe != nil {
 			events = append(events, pe)

@@ -4,25 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"k8s.io/apimachinery/pkg/api/equality"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -43,15 +39,6 @@ const (
 	sandboxGatewayIndex  = "spec.gatewayRef.name"
 )
 
-// Event reasons for actions (failures use the condition reason).
-const (
-	sandboxEventCreated       = "Created"
-	sandboxEventRecreated     = "Recreated"
-	sandboxEventDeleted       = "Deleted"
-	sandboxEventHealed        = "Healed"
-	sandboxEventPolicyUpdated = "PolicyUpdated"
-)
-
 // SandboxReconciler reconciles Sandbox resources into OpenShell gateway sandboxes.
 type SandboxReconciler struct {
 	client.Client
@@ -60,12 +47,12 @@ type SandboxReconciler struct {
 	// Transitional is the requeue interval while a sandbox is provisioning or deleting.
 	Transitional time.Duration
 	mirror       sandboxEventMirror
-	// Resync is the requeue interval once converged. With a View it reads only the view
-	// (no gateway call); without one it is a GetSandbox that notices gateway-side changes
-	// (ERROR, out-of-band deletes). Default one minute.
+	// Resync is the requeue interval once converged. With a watching View it reads only the
+	// view (no gateway call); with polling it is a GetSandbox that notices gateway-side
+	// changes (ERROR, out-of-band deletes). Default one minute.
 	Resync time.Duration
 	// View is the per-gateway observation (list + watch) read instead of GetSandbox; nil
-	// selects per-object polling.
+	// selects per-object polling (pollView).
 	View sandboxView
 	// ViewEvents delivers the sandboxes whose observed state changed.
 	ViewEvents <-chan event.GenericEvent
@@ -73,9 +60,9 @@ type SandboxReconciler struct {
 	MaxConcurrentReconciles int
 	// Backoff spaces the retries of a sandbox whose gateway calls keep failing.
 	Backoff Backoff
-	// retries spaces the retries of failed reconciles (Backoff per object); set up with the
-	// controller.
-	retries workqueue.TypedRateLimiter[reconcile.Request]
+	// recreates remembers the operator's own deletions for a recreate, which the cache may
+	// not show yet when the next reconcile sees the sandbox gone.
+	recreates recreateLog
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch;update;patch
@@ -84,13 +71,6 @@ type SandboxReconciler struct {
 // +kubebuilder:rbac:groups=openshell.dev,resources=providers;sandboxpolicies;gatewayconnections,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-
-// eventf records an event; a reconciler built without a recorder records none.
-func (r *SandboxReconciler) eventf(obj runtime.Object, eventtype, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, eventtype, reason, format, args...)
-	}
-}
 
 func (r *SandboxReconciler) transitional() time.Duration {
 	if r.Transitional > 0 {
@@ -106,40 +86,7 @@ func (r *SandboxReconciler) resync() time.Duration {
 	return time.Minute
 }
 
-// sandboxGatewayName is the deterministic gateway name of a Sandbox.
-func sandboxGatewayName(sb *v1alpha1.Sandbox) string {
-	return GatewayName(sb.Namespace, sb.Name)
-}
-
-// classifySandboxError turns a gateway or dependency error into a condition.
-func classifySandboxError(what string, err error) *sandboxFailure {
-	msg := gateway.Message(err)
-	if msg == "" {
-		msg = err.Error()
-	}
-	msg = what + ": " + msg
-	switch {
-	case errors.Is(err, errSandboxDependency):
-		return &sandboxFailure{Reason: v1alpha1.ReasonDependencyNotReady, Message: err.Error()}
-	case errors.Is(err, errGlobalPolicyActive):
-		// Clears when the global policy is deleted, which re-enqueues the sandbox.
-		return &sandboxFailure{Reason: v1alpha1.ReasonGlobalPolicyActive, Message: msg}
-	case errors.Is(err, errPolicyRejected):
-		return &sandboxFailure{Reason: v1alpha1.ReasonPolicyRejected, Message: msg, Terminal: true}
-	case gateway.IsUnauthenticated(err) || gateway.IsPermissionDenied(err):
-		return &sandboxFailure{Reason: v1alpha1.ReasonAuthenticationFailed, Message: msg}
-	case gateway.IsRetryable(err) || gateway.IsConflict(err):
-		return &sandboxFailure{Reason: v1alpha1.ReasonGatewayUnavailable, Message: msg}
-	case gateway.IsFailedPrecondition(err):
-		// A missing provider or GPU capacity can resolve by itself.
-		return &sandboxFailure{Reason: v1alpha1.ReasonGatewayRejected, Message: msg}
-	default:
-		return &sandboxFailure{Reason: v1alpha1.ReasonGatewayRejected, Message: msg, Terminal: true}
-	}
-}
-
 var (
-	errSandboxDependency = errors.New("dependency not ready")
 	// errGlobalPolicyActive: the gateway refuses sandbox policy updates while a global
 	// policy exists (the only FAILED_PRECONDITION of a sandbox-scoped policy update).
 	errGlobalPolicyActive = errors.New("a global policy is active")
@@ -147,179 +94,201 @@ var (
 	errPolicyRejected = errors.New("policy rejected")
 )
 
-// Reconcile observes the gateway sandbox, then creates, updates in place, recreates or
-// does nothing, then writes status once.
-func (r *SandboxReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
-	sb := &v1alpha1.Sandbox{}
-	if err := r.Get(ctx, req.NamespacedName, sb); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !sb.DeletionTimestamp.IsZero() {
-		return r.finalize(ctx, sb)
-	}
-	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
-		controllerutil.AddFinalizer(sb, v1alpha1.Finalizer)
-		if err := r.Update(ctx, sb); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
-		}
-	}
-	orig := sb.DeepCopy()
-	obs, result := r.observeAndAct(ctx, sb)
-	d := deriveSandboxStatus(obs)
-	if err := r.writeStatus(ctx, orig, sb, obs, d); err != nil {
-		return ctrl.Result{}, err
-	}
-	if obs.Failure != nil && sandboxReason(orig) != obs.Failure.Reason {
-		// One event per transition into a failure, not one per retry.
-		r.eventf(sb, "Warning", obs.Failure.Reason, "%s", obs.Failure.Message)
-	}
-	switch {
-	case obs.Failure == nil:
-		r.retries.Forget(req)
-	case !obs.Failure.Terminal && result.RequeueAfter == 0:
-		// Retried with exponential backoff, like a returned error, without logging one
-		// error per sandbox and retry during an outage: the condition says it once.
-		result.RequeueAfter = r.retries.When(req)
-	}
-	if result.RequeueAfter == 0 {
-		result.RequeueAfter = r.requeueAfter(sb, d)
-	}
-	log.V(1).Info("reconciled sandbox", "phase", d.Phase, "reason", d.Reason, "requeueAfter", result.RequeueAfter)
-	return result, nil
+// sandboxRefs are the names a Sandbox reconcile uses, resolved once.
+type sandboxRefs struct {
+	// Connection is the GatewayConnection's name.
+	Connection string
+	// Name is the sandbox's name on the gateway.
+	Name string
 }
 
-// observeAndAct performs at most the gateway calls needed and fills the observation.
-func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sandbox) (sandboxObservation, ctrl.Result) {
-	var obs sandboxObservation
-	fail := func(what string, err error) (sandboxObservation, ctrl.Result) {
-		obs.Failure = classifySandboxError(what, err)
-		return obs, ctrl.Result{}
+func refsOf(sb *v1alpha1.Sandbox) sandboxRefs {
+	return sandboxRefs{Connection: gatewayRefName(sb.Spec.GatewayRef), Name: GatewayName(sb.Namespace, sb.Name)}
+}
+
+// newObservation starts an observation from what status recorded last.
+func newObservation(sb *v1alpha1.Sandbox, refs sandboxRefs) sandboxObservation {
+	return sandboxObservation{GatewayName: refs.Name, ID: sb.Status.SandboxID, Policy: sb.Status.Policy.DeepCopy()}
+}
+
+// sync observes the gateway sandbox, then creates, updates in place, recreates or does
+// nothing, and derives the whole status from what it saw.
+func (r *SandboxReconciler) sync(ctx context.Context, sb *v1alpha1.Sandbox) step {
+	refs := refsOf(sb)
+	obs := newObservation(sb, refs)
+	res := r.observeAndAct(ctx, sb, refs, &obs)
+	d := r.derive(sb, obs)
+	if res == 0 && (obs.Failure == nil || obs.Failure.Retry != retryBackoff) {
+		res = r.requeueAfter(refs, d)
 	}
-	name := sandboxGatewayName(sb)
-	gw, err := r.Gateways.Get(gatewayRefName(sb.Spec.GatewayRef))
+	return step{outcome: d.Outcome, Failure: obs.Failure, RequeueAfter: res, GenerationApplied: d.GenerationApplied}
+}
+
+// derive writes the derived status into sb and records the outcome metric's phase gauge.
+func (r *SandboxReconciler) derive(sb *v1alpha1.Sandbox, obs sandboxObservation) sandboxDerivedStatus {
+	d := deriveSandboxStatus(sb.Status, obs)
+	d.Status.CommonStatus = sb.Status.CommonStatus
+	sb.Status = d.Status
+	return d
+}
+
+// observeAndAct performs at most the gateway calls needed and fills the observation; it
+// returns the requeue it wants (0: the kernel's or requeueAfter's).
+func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sandbox, refs sandboxRefs, obs *sandboxObservation) time.Duration {
+	gw, err := r.Gateways.Get(refs.Connection)
 	if err != nil {
-		return fail("gateway connection", fmt.Errorf("%w: GatewayConnection %q: %v", errSandboxDependency, gatewayRefName(sb.Spec.GatewayRef), err))
+		obs.Failure = failed(v1alpha1.ReasonDependencyNotReady, fmt.Sprintf("GatewayConnection %q: %v", refs.Connection, err), retryDependency)
+		return r.transitional()
 	}
-	desired, err := r.desiredSpec(ctx, sb)
-	if err != nil {
-		return fail("desired spec", err)
+	desired, f := r.desiredSpec(ctx, sb, obs, gw.Providers, refs.Connection)
+	if f != nil {
+		obs.Failure = f
+		return r.transitional()
 	}
 	obs.PolicyVersion = policyVersion(sb)
-	obs.GlobalPolicyVersion = r.globalPolicyVersion(ctx, sb)
+	obs.GlobalPolicyVersion = r.globalPolicyVersion(ctx, refs.Connection)
 
-	cur, err := r.getSandbox(ctx, gw, sb, name)
+	cur, err := r.getSandbox(ctx, gw, sb, refs)
 	switch {
 	case gateway.IsNotFound(err):
-		return r.create(ctx, gw, sb, name, desired)
+		return r.create(ctx, gw, sb, refs, desired, obs)
 	case err != nil:
-		return fail("get sandbox", err)
+		obs.Failure = gatewayFailure("get sandbox", err)
+		return 0
+	case !OwnedBy(cur.GetMetadata().GetLabels(), sb):
+		obs.Failure = failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("gateway sandbox %q exists and is not owned by this resource; it is left untouched", refs.Name), retryOnChange)
+		return r.resync()
 	}
-	obs.Sandbox = cur
-	if !OwnedBy(cur.GetMetadata().GetLabels(), sb) {
-		obs.Sandbox = nil
-		obs.Failure = &sandboxFailure{Reason: v1alpha1.ReasonConflict, Terminal: true,
-			Message: fmt.Sprintf("gateway sandbox %q exists and is not owned by this resource; it is left untouched", name)}
-		return obs, ctrl.Result{RequeueAfter: r.resync()}
-	}
-	sb.Status.SandboxID = cur.GetMetadata().GetId()
-	r.mirrorPlatformEvents(ctx, gw, sb, cur, sb.Status.Phase == v1alpha1.SandboxPhaseReady)
+	obs.Sandbox, obs.ID = cur, cur.GetMetadata().GetId()
+	r.mirrorPlatformEvents(ctx, gw.Events, sb, refs, cur, sb.Status.Phase == v1alpha1.SandboxPhaseReady)
 	if cur.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING {
-		obs.Recreating = sandboxReason(sb) == v1alpha1.ReasonRecreating
-		return obs, ctrl.Result{RequeueAfter: r.transitional()}
+		obs.Recreating = r.recreates.pending(sb.UID, obs.ID) || readyReason(sb.Status.Conditions) == v1alpha1.ReasonRecreating
+		return r.transitional()
 	}
+	return r.update(ctx, gw, sb, refs, desired, cur, obs)
+}
 
+// update recreates the sandbox, or attaches and detaches providers and pushes the policy in
+// place.
+func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, cur *openshellv1.Sandbox, obs *sandboxObservation) time.Duration {
+	if newer := stampedGeneration(cur); newer > sb.Generation {
+		// Leader election does not fence a paused process: a former leader resuming with a
+		// stale cache must not undo what the current one wrote for a newer generation.
+		obs.Failure = failed(v1alpha1.ReasonProgressing, fmt.Sprintf(
+			"the gateway sandbox was created for generation %d, newer than the %d this operator has seen; waiting for its cache", newer, sb.Generation), retryBackoff)
+		return 0
+	}
 	diff := diffSandboxSpec(desired, cur.GetSpec())
 	if diff.NeedsRecreate() {
 		if sb.Spec.UpdateStrategy == v1alpha1.UpdateStrategyOnDelete {
 			obs.RecreatePending, obs.RecreateReasons = true, diff.Recreate
 			obs.ProvidersAttached = !diff.InPlace()
-			return obs, ctrl.Result{}
+			return 0
 		}
-		if _, err := gw.Sandboxes.Delete(ctx, name); err != nil && !gateway.IsNotFound(err) {
-			return fail("delete sandbox for recreate", err)
+		if _, err := gw.Sandboxes.Delete(ctx, refs.Name); err != nil && !gateway.IsNotFound(err) {
+			obs.Failure = gatewayFailure("delete sandbox for recreate", err)
+			return 0
 		}
-		r.await(sb, name, cur.GetMetadata().GetId())
+		r.recreates.mark(sb.UID, obs.ID)
+		r.View.Await(refs.Connection, refs.Name, obs.ID)
 		obs.Recreating = true
-		return obs, ctrl.Result{RequeueAfter: r.transitional()}
+		return r.transitional()
 	}
 	obs.SpecInSync = true
+	var err error
 	for _, p := range diff.Attach {
-		if cur, _, err = gw.Sandboxes.AttachProvider(ctx, name, p, 0); err != nil {
-			return fail(fmt.Sprintf("attach provider %q", p), err)
+		if cur, _, err = gw.Sandboxes.AttachProvider(ctx, refs.Name, p, 0); err != nil {
+			obs.Failure = gatewayFailure(fmt.Sprintf("attach provider %q", p), err)
+			return 0
 		}
 	}
 	for _, p := range diff.Detach {
-		if cur, _, err = gw.Sandboxes.DetachProvider(ctx, name, p, 0); err != nil {
-			return fail(fmt.Sprintf("detach provider %q", p), err)
+		if cur, _, err = gw.Sandboxes.DetachProvider(ctx, refs.Name, p, 0); err != nil {
+			obs.Failure = gatewayFailure(fmt.Sprintf("detach provider %q", p), err)
+			return 0
 		}
 	}
 	if len(diff.Attach)+len(diff.Detach) > 0 {
-		r.record(sb, cur)
+		r.View.Record(refs.Connection, cur)
 	}
 	obs.Sandbox = cur
 	obs.ProvidersAttached = true
-	if err := r.syncPolicy(ctx, gw, sb, name, desired.GetPolicy(), cur, &obs); err != nil {
-		obs, res := fail("policy", err)
+	if err := r.syncPolicy(ctx, gw.Policies, sb, refs, desired.GetPolicy(), cur, obs); err != nil {
+		obs.Failure = gatewayFailure("policy", err)
 		if errors.Is(err, errGlobalPolicyActive) {
 			// Retrying sooner would only repeat a refused write.
-			res.RequeueAfter = r.resync()
+			return r.resync()
 		}
-		return obs, res
 	}
-	return obs, ctrl.Result{}
+	return 0
 }
 
-// create creates the gateway sandbox; a sandboxID in status means it vanished (heal).
-func (r *SandboxReconciler) create(ctx context.Context, gw *gateway.Client, sb *v1alpha1.Sandbox, name string, desired *openshellv1.SandboxSpec) (sandboxObservation, ctrl.Result) {
-	var obs sandboxObservation
-	created, err := gw.Sandboxes.Create(ctx, name, desired, OwnershipLabels(sb))
+// stampedGeneration is the resource generation a gateway sandbox was created for (0 when
+// it carries none: created by an older operator).
+func stampedGeneration(sb *openshellv1.Sandbox) int64 {
+	g, err := strconv.ParseInt(sb.GetMetadata().GetLabels()[v1alpha1.LabelGeneration], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return g
+}
+
+// create creates the gateway sandbox; a sandboxID in status means it vanished (heal),
+// unless the operator itself deleted it to recreate it.
+func (r *SandboxReconciler) create(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, obs *sandboxObservation) time.Duration {
+	labels := OwnershipLabels(sb)
+	labels[v1alpha1.LabelGeneration] = strconv.FormatInt(sb.Generation, 10)
+	created, err := gw.Sandboxes.Create(ctx, refs.Name, desired, labels)
 	if gateway.IsAlreadyExists(err) {
 		// Lost a race with ourselves or someone else (or a crash before the status write):
 		// read it so the next reconcile does not rely on a view that missed it.
-		if cur, err := gw.Sandboxes.Get(ctx, name); err == nil {
-			r.record(sb, cur)
+		if cur, err := gw.Sandboxes.Get(ctx, refs.Name); err == nil {
+			r.View.Record(refs.Connection, cur)
 		}
-		return obs, ctrl.Result{RequeueAfter: r.transitional()}
+		return r.transitional()
 	}
 	if err != nil {
-		obs.Failure = classifySandboxError("create sandbox", err)
-		return obs, ctrl.Result{}
+		obs.Failure = gatewayFailure("create sandbox", err)
+		return 0
 	}
+	id := created.GetMetadata().GetId()
+	planned := r.recreates.take(sb.UID, obs.ID) || readyReason(sb.Status.Conditions) == v1alpha1.ReasonRecreating
 	switch {
-	case sandboxReason(sb) == v1alpha1.ReasonRecreating:
-		r.eventf(sb, "Normal", sandboxEventRecreated, "recreated gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
-	case sb.Status.SandboxID != "":
-		r.eventf(sb, "Warning", sandboxEventHealed, "gateway sandbox %s (id %s) was gone; created it again (id %s)", name, sb.Status.SandboxID, created.GetMetadata().GetId())
+	case planned:
+		record(r.Recorder, sb, corev1.EventTypeNormal, eventRecreated, "recreated gateway sandbox %s (id %s)", refs.Name, id)
+	case obs.ID != "":
+		record(r.Recorder, sb, corev1.EventTypeWarning, eventHealed, "gateway sandbox %s (id %s) was gone; created it again (id %s)", refs.Name, obs.ID, id)
 	default:
-		r.eventf(sb, "Normal", sandboxEventCreated, "created gateway sandbox %s (id %s)", name, created.GetMetadata().GetId())
+		record(r.Recorder, sb, corev1.EventTypeNormal, eventCreated, "created gateway sandbox %s (id %s)", refs.Name, id)
 	}
-	sb.Status.SandboxID = created.GetMetadata().GetId()
-	r.record(sb, created)
-	r.await(sb, name, created.GetMetadata().GetId())
+	obs.ID = id
+	r.View.Record(refs.Connection, created)
+	r.View.Await(refs.Connection, refs.Name, id)
 	// A new sandbox starts from the spec's policy baseline; earlier revisions are gone.
-	sb.Status.Policy = nil
+	obs.Policy = nil
 	if desired.GetPolicy() != nil {
-		sb.Status.Policy = &v1alpha1.SandboxPolicyState{SourceHash: sandboxPolicyHash(desired.GetPolicy())}
+		obs.Policy = &v1alpha1.SandboxPolicyState{SourceHash: sandboxPolicyHash(desired.GetPolicy())}
 	}
+	obs.PolicyVersion = 0
 	obs.Sandbox, obs.SpecInSync, obs.ProvidersAttached = created, true, true
-	return obs, ctrl.Result{RequeueAfter: r.transitional()}
+	return r.transitional()
 }
 
 // syncPolicy pushes the desired policy when the live one (latest revision, or the
 // create-time baseline when there are none) differs, then reads its load status.
-func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, sb *v1alpha1.Sandbox, name string, desired *sandboxv1.SandboxPolicy, cur *openshellv1.Sandbox, obs *sandboxObservation) error {
+func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *sandboxv1.SandboxPolicy, cur *openshellv1.Sandbox, obs *sandboxObservation) error {
 	obs.ActivePolicyVersion = cur.GetStatus().GetCurrentPolicyVersion()
 	if desired == nil {
 		return nil
 	}
 	sourceHash := sandboxPolicyHash(desired)
-	if policyConverged(sb.Status.Policy, sourceHash, obs.ActivePolicyVersion) {
+	if policyConverged(obs.Policy, sourceHash, obs.ActivePolicyVersion) {
 		// Nothing moved on either side since the last full check: no gateway read.
-		obs.PolicyVersion = sb.Status.Policy.Version
+		obs.PolicyVersion = obs.Policy.Version
 		return nil
 	}
-	latest, err := gw.Policies.GetStatus(ctx, name, 0)
+	latest, err := gw.GetStatus(ctx, refs.Name, 0)
 	if err != nil && !gateway.IsNotFound(err) {
 		return err
 	}
@@ -329,34 +298,35 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, 
 		obs.ActivePolicyVersion = latest.GetActiveVersion()
 	}
 	if !proto.Equal(normalizeSandboxPolicy(live), normalizeSandboxPolicy(desired)) {
-		resp, err := gw.Policies.Update(ctx, name, desired)
+		resp, err := gw.Update(ctx, refs.Name, desired)
 		switch {
 		case gateway.IsFailedPrecondition(err):
-			return fmt.Errorf("%w: %w", errGlobalPolicyActive, err)
+			// Clears when the global policy is deleted, which re-enqueues the sandbox.
+			return withReason(fmt.Errorf("%w: %w", errGlobalPolicyActive, err), v1alpha1.ReasonGlobalPolicyActive, retryDependency)
 		case gateway.IsInvalidArgument(err):
-			return fmt.Errorf("%w: %w", errPolicyRejected, err)
+			return withReason(fmt.Errorf("%w: %w", errPolicyRejected, err), v1alpha1.ReasonPolicyRejected, retryOnChange)
 		case err != nil:
 			return err
 		}
-		sb.Status.Policy = &v1alpha1.SandboxPolicyState{Version: resp.GetVersion(), Hash: resp.GetPolicyHash(),
+		obs.Policy = &v1alpha1.SandboxPolicyState{Version: resp.GetVersion(), Hash: resp.GetPolicyHash(),
 			Status: v1alpha1.PolicyLoadPending, SourceHash: sourceHash}
-		r.eventf(sb, "Normal", sandboxEventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
+		record(r.Recorder, sb, corev1.EventTypeNormal, eventPolicyUpdated, "pushed policy version %d", resp.GetVersion())
 		obs.PolicyVersion = resp.GetVersion()
-		latest, err = gw.Policies.GetStatus(ctx, name, resp.GetVersion())
+		latest, err = gw.GetStatus(ctx, refs.Name, resp.GetVersion())
 		if err != nil {
 			return err
 		}
 	}
-	if sb.Status.Policy == nil {
-		sb.Status.Policy = &v1alpha1.SandboxPolicyState{}
+	if obs.Policy == nil {
+		obs.Policy = &v1alpha1.SandboxPolicyState{}
 	}
 	// Live equals desired here, so the sandbox runs (or was sent) this policy.
-	sb.Status.Policy.SourceHash = sourceHash
+	obs.Policy.SourceHash = sourceHash
 	if obs.PolicyVersion == 0 {
 		return nil
 	}
 	if latest.GetRevision().GetVersion() != obs.PolicyVersion {
-		if latest, err = gw.Policies.GetStatus(ctx, name, obs.PolicyVersion); err != nil {
+		if latest, err = gw.GetStatus(ctx, refs.Name, obs.PolicyVersion); err != nil {
 			return err
 		}
 	}
@@ -366,7 +336,7 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw *gateway.Client, 
 }
 
 // desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady.
-func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox) (*openshellv1.SandboxSpec, error) {
+func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation, gwProviders providerGateway, connection string) (*openshellv1.SandboxSpec, *failure) {
 	providers := map[string]*v1alpha1.Provider{}
 	for _, n := range sb.Spec.Providers {
 		p := &v1alpha1.Provider{}
@@ -375,170 +345,119 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("get provider %q: %w", n, err)
+			return nil, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading provider %q: %v", n, err), retryBackoff)
 		}
 		providers[n] = p
 	}
-	names, notReady := resolveSandboxProviders(sb.Spec.Providers, providers)
+	var names, notReady []string
+	for _, n := range sb.Spec.Providers {
+		p, ok := providers[n]
+		if !ok {
+			notReady = append(notReady, n)
+			continue
+		}
+		name, why, err := attachProvider(ctx, gwProviders, p, connection)
+		if err != nil {
+			return nil, gatewayFailure("get provider", err)
+		}
+		if why != "" {
+			notReady = append(notReady, n)
+			continue
+		}
+		names = append(names, name)
+	}
 	if len(notReady) > 0 {
-		return nil, fmt.Errorf("%w: providers not ready on the gateway: %s", errSandboxDependency, strings.Join(notReady, ", "))
+		return nil, failed(v1alpha1.ReasonDependencyNotReady, "providers not ready on the gateway: "+strings.Join(notReady, ", "), retryDependency)
 	}
 	policySpec := sb.Spec.Policy
 	if sb.Spec.PolicyRef != nil {
 		sp := &v1alpha1.SandboxPolicy{}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: sb.Spec.PolicyRef.Name}, sp); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("%w: SandboxPolicy %q not found; a running sandbox keeps its last policy", errSandboxDependency, sb.Spec.PolicyRef.Name)
+				return nil, failed(v1alpha1.ReasonDependencyNotReady,
+					fmt.Sprintf("SandboxPolicy %q not found; a running sandbox keeps its last policy", sb.Spec.PolicyRef.Name), retryDependency)
 			}
-			return nil, fmt.Errorf("get sandbox policy %q: %w", sb.Spec.PolicyRef.Name, err)
+			return nil, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading SandboxPolicy %q: %v", sb.Spec.PolicyRef.Name, err), retryBackoff)
 		}
 		policySpec = &sp.Spec
 	}
+	policySpec, notInSpec, f := r.withApprovedRules(ctx, sb, policySpec)
+	if f != nil {
+		return nil, f
+	}
+	obs.ApprovedRulesNotInSpec = &notInSpec
 	policy, err := sandboxPolicyToGateway(policySpec)
 	if err != nil {
-		return nil, err
+		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
 	}
-	return sandboxDesiredSpec(sb, names, policy)
+	spec, err := sandboxDesiredSpec(sb, names, policy)
+	if err != nil {
+		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
+	}
+	return spec, nil
 }
 
 // finalize deletes the gateway sandbox (policy Delete) and releases the finalizer only
 // once the gateway reports it gone.
-func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	release := func() (ctrl.Result, error) {
-		if r.View != nil {
-			r.View.Settle(gatewayRefName(sb.Spec.GatewayRef), sandboxGatewayName(sb))
-		}
-		controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
-		if err := r.Update(ctx, sb); err != nil && !apierrors.IsNotFound(err) {
-			return ctrl.Result{}, fmt.Errorf("remove finalizer: %w", err)
-		}
-		return ctrl.Result{}, nil
-	}
+func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) step {
+	refs := refsOf(sb)
+	release := step{Release: true}
 	if sb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
-		return release()
+		r.View.Settle(refs.Connection, refs.Name)
+		return release
 	}
-	orig := sb.DeepCopy()
-	var obs sandboxObservation
-	result := ctrl.Result{RequeueAfter: r.transitional()}
-	name := sandboxGatewayName(sb)
-	gw, err := r.Gateways.Get(gatewayRefName(sb.Spec.GatewayRef))
-	if err != nil && neverReachedGateway(ctx, r.Client, sb.Spec.GatewayRef, sb.Status.SandboxID) {
-		return release()
-	}
-	if err != nil {
-		obs.Failure = classifySandboxError("gateway connection",
-			fmt.Errorf("%w: GatewayConnection %q: %v; keeping the finalizer", errSandboxDependency, gatewayRefName(sb.Spec.GatewayRef), err))
-	} else {
-		cur, err := gw.Sandboxes.Get(ctx, name)
+	obs := newObservation(sb, refs)
+	gw, err := r.Gateways.Get(refs.Connection)
+	switch {
+	case err != nil && neverReachedGateway(ctx, r.Client, sb.Spec.GatewayRef, sb.Status.SandboxID):
+		return release
+	case err != nil:
+		obs.Failure = failed(v1alpha1.ReasonDependencyNotReady,
+			fmt.Sprintf("GatewayConnection %q: %v; keeping the finalizer", refs.Connection, err), retryDependency)
+	default:
+		cur, err := gw.Sandboxes.Get(ctx, refs.Name)
 		switch {
 		case gateway.IsNotFound(err):
-			r.eventf(sb, "Normal", sandboxEventDeleted, "gateway sandbox %s is gone", name)
-			return release()
+			record(r.Recorder, sb, corev1.EventTypeNormal, eventDeleted, "gateway sandbox %s is gone", refs.Name)
+			r.View.Settle(refs.Connection, refs.Name)
+			return release
 		case err != nil:
-			obs.Failure = classifySandboxError("get sandbox; keeping the finalizer", err)
+			obs.Failure = gatewayFailure("get sandbox; keeping the finalizer", err)
 		case !OwnedBy(cur.GetMetadata().GetLabels(), sb):
 			// Not ours: never delete it.
-			return release()
+			r.View.Settle(refs.Connection, refs.Name)
+			return release
 		default:
-			obs.Sandbox = cur
+			obs.Sandbox, obs.ID, obs.Deleting = cur, cur.GetMetadata().GetId(), true
 			if cur.GetStatus().GetPhase() != openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING {
-				if _, err := gw.Sandboxes.Delete(ctx, name); err != nil && !gateway.IsNotFound(err) {
-					obs.Failure = classifySandboxError("delete sandbox; keeping the finalizer", err)
+				if _, err := gw.Sandboxes.Delete(ctx, refs.Name); err != nil && !gateway.IsNotFound(err) {
+					obs.Failure = gatewayFailure("delete sandbox; keeping the finalizer", err)
 				}
 			}
-			if obs.Failure == nil {
-				obs.Failure = &sandboxFailure{Reason: v1alpha1.ReasonDeleting, Message: "waiting for the gateway to delete the sandbox"}
-			}
 		}
 	}
-	d := deriveSandboxStatus(obs)
-	if err := r.writeStatus(ctx, orig, sb, obs, d); err != nil {
-		return ctrl.Result{}, err
+	d := r.derive(sb, obs)
+	st := step{outcome: d.Outcome, Failure: obs.Failure}
+	if obs.Failure == nil || obs.Failure.Retry != retryBackoff {
+		st.RequeueAfter = r.transitional()
 	}
-	return result, nil
-}
-
-// writeStatus patches status once, and only when something changed.
-func (r *SandboxReconciler) writeStatus(ctx context.Context, orig, sb *v1alpha1.Sandbox, obs sandboxObservation, d sandboxDerivedStatus) error {
-	recordSandboxOutcome(obs, d)
-	st := &sb.Status
-	if obs.Sandbox != nil {
-		st.Phase = v1alpha1.SandboxPhase(d.Phase)
-		st.GatewayName = obs.Sandbox.GetMetadata().GetName()
-		st.Providers = slices.Clone(obs.Sandbox.GetSpec().GetProviders())
-		slices.Sort(st.Providers)
-	} else if obs.Failure == nil || obs.Failure.Reason == v1alpha1.ReasonConflict {
-		st.Phase = v1alpha1.SandboxPhase(d.Phase)
-	}
-	if st.GatewayName == "" {
-		st.GatewayName = sandboxGatewayName(sb)
-	}
-	if st.Policy != nil && obs.Failure == nil && obs.Sandbox != nil {
-		st.Policy.ActiveVersion = obs.ActivePolicyVersion
-	}
-	if st.Policy != nil && obs.PolicyVersion != 0 && obs.Failure == nil {
-		st.Policy.Status = v1alpha1.PolicyLoadStatus(d.PolicyStatus)
-		st.Policy.LoadError = d.PolicyError
-		if obs.PolicyRevision.GetPolicyHash() != "" {
-			st.Policy.Hash = obs.PolicyRevision.GetPolicyHash()
-		}
-	}
-	if obs.Failure == nil || obs.Failure.Reason == v1alpha1.ReasonGlobalPolicyActive {
-		if st.Policy == nil && obs.GlobalPolicyVersion != 0 {
-			st.Policy = &v1alpha1.SandboxPolicyState{}
-		}
-		if st.Policy != nil {
-			st.Policy.GlobalPolicyVersion = obs.GlobalPolicyVersion
-		}
-	}
-	// Stalled counts as processed: kstatus then reports Failed for this generation rather
-	// than InProgress forever.
-	if d.GenerationApplied || d.Stalled {
-		st.ObservedGeneration = sb.Generation
-	}
-	cond := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: sb.Generation})
-	}
-	boolStatus := func(b bool) metav1.ConditionStatus {
-		if b {
-			return metav1.ConditionTrue
-		}
-		return metav1.ConditionFalse
-	}
-	cond(v1alpha1.ConditionReady, d.Ready, d.Reason, d.Message)
-	cond(v1alpha1.ConditionReconciling, boolStatus(d.Reconciling), d.Reason, d.Message)
-	cond(v1alpha1.ConditionStalled, boolStatus(d.Stalled), d.Reason, d.Message)
-	if equality.Semantic.DeepEqual(orig.Status, sb.Status) {
-		return nil
-	}
-	if err := r.Status().Patch(ctx, sb, client.MergeFrom(orig)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patch sandbox status: %w", err)
-	}
-	return nil
+	return st
 }
 
 // getSandbox reads the gateway sandbox from the observed view when it can. The gateway is
 // asked directly without a view, while the view is not synced, and when the view lacks a
 // sandbox that status says exists (confirm before healing).
-func (r *SandboxReconciler) getSandbox(ctx context.Context, gw *gateway.Client, sb *v1alpha1.Sandbox, name string) (*openshellv1.Sandbox, error) {
-	if r.View != nil {
-		cur, synced := r.View.Lookup(gatewayRefName(sb.Spec.GatewayRef), name)
-		switch {
-		case cur != nil:
-			return cur, nil
-		case synced && sb.Status.SandboxID == "":
-			return nil, errNotObserved
-		}
+func (r *SandboxReconciler) getSandbox(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs) (*openshellv1.Sandbox, error) {
+	cur, synced := r.View.Lookup(refs.Connection, refs.Name)
+	switch {
+	case cur != nil:
+		return cur, nil
+	case synced && sb.Status.SandboxID == "":
+		return nil, errNotObserved
 	}
-	cur, err := gw.Sandboxes.Get(ctx, name)
+	cur, err := gw.Sandboxes.Get(ctx, refs.Name)
 	if err == nil {
-		r.record(sb, cur)
+		r.View.Record(refs.Connection, cur)
 	}
 	return cur, err
 }
@@ -546,39 +465,28 @@ func (r *SandboxReconciler) getSandbox(ctx context.Context, gw *gateway.Client, 
 // errNotObserved is a NOT_FOUND answered by the synced view, without a gateway call.
 var errNotObserved = status.Error(codes.NotFound, "not in the observed gateway view")
 
-func (r *SandboxReconciler) record(sb *v1alpha1.Sandbox, cur *openshellv1.Sandbox) {
-	if r.View != nil {
-		r.View.Record(gatewayRefName(sb.Spec.GatewayRef), cur)
-	}
-}
-
-func (r *SandboxReconciler) await(sb *v1alpha1.Sandbox, name, id string) {
-	if r.View != nil {
-		r.View.Await(gatewayRefName(sb.Spec.GatewayRef), name, id)
-	}
-}
-
-// requeueAfter picks the next look. With a view, converged sandboxes are settled (their
-// stream closed) and transitional ones followed by a stream, so requeues are only a safety
-// net; policy loads are polled because a FAILED load changes no sandbox field to stream.
-func (r *SandboxReconciler) requeueAfter(sb *v1alpha1.Sandbox, d sandboxDerivedStatus) time.Duration {
-	converged := d.Ready == metav1.ConditionTrue || d.Stalled
-	if r.View == nil {
+// requeueAfter picks the next look. With a watching view, converged sandboxes are settled
+// (their stream closed) and transitional ones followed by a stream, so requeues are only a
+// safety net; policy loads are polled because a FAILED load changes no sandbox field to
+// stream.
+func (r *SandboxReconciler) requeueAfter(refs sandboxRefs, d sandboxDerivedStatus) time.Duration {
+	o := d.Outcome
+	converged := o.Ready || o.Stalled
+	if !r.View.Watching() {
 		if converged {
 			return r.resync()
 		}
 		return r.transitional()
 	}
-	gwName, name := gatewayRefName(sb.Spec.GatewayRef), sandboxGatewayName(sb)
 	switch {
 	case converged:
-		r.View.Settle(gwName, name)
+		r.View.Settle(refs.Connection, refs.Name)
 		return r.resync()
-	case d.Reason == v1alpha1.ReasonPolicyPending:
+	case o.Reason == v1alpha1.ReasonPolicyPending:
 		return r.transitional()
-	case sb.Status.SandboxID != "" && (d.Reason == v1alpha1.ReasonProvisioning || d.Reason == v1alpha1.ReasonDeleting ||
-		d.Reason == v1alpha1.ReasonRecreating || d.Reason == v1alpha1.ReasonSandboxError):
-		r.View.Await(gwName, name, sb.Status.SandboxID)
+	case d.Status.SandboxID != "" && (o.Reason == v1alpha1.ReasonProvisioning || o.Reason == v1alpha1.ReasonDeleting ||
+		o.Reason == v1alpha1.ReasonRecreating || o.Reason == v1alpha1.ReasonSandboxError):
+		r.View.Await(refs.Connection, refs.Name, d.Status.SandboxID)
 		return safetyRequeue
 	}
 	return r.transitional()
@@ -593,13 +501,6 @@ func policyConverged(st *v1alpha1.SandboxPolicyState, sourceHash string, active 
 	return st.Version == 0 || (st.Status == v1alpha1.PolicyLoadLoaded && st.Version == active)
 }
 
-func sandboxReason(sb *v1alpha1.Sandbox) string {
-	if c := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady); c != nil {
-		return c.Reason
-	}
-	return ""
-}
-
 func policyVersion(sb *v1alpha1.Sandbox) uint32 {
 	if sb.Status.Policy == nil {
 		return 0
@@ -609,19 +510,12 @@ func policyVersion(sb *v1alpha1.Sandbox) uint32 {
 
 // globalPolicyVersion is the global policy version the sandbox's GatewayConnection applied
 // (0 when none, or when the connection cannot be read).
-func (r *SandboxReconciler) globalPolicyVersion(ctx context.Context, sb *v1alpha1.Sandbox) uint32 {
+func (r *SandboxReconciler) globalPolicyVersion(ctx context.Context, connection string) uint32 {
 	gc := &v1alpha1.GatewayConnection{}
-	if err := r.Get(ctx, types.NamespacedName{Name: gatewayRefName(sb.Spec.GatewayRef)}, gc); err != nil {
+	if err := r.Get(ctx, types.NamespacedName{Name: connection}, gc); err != nil {
 		return 0
 	}
 	return gc.Status.GlobalPolicyVersion
-}
-
-func gatewayRefName(ref v1alpha1.GatewayReference) string {
-	if ref.Name == "" {
-		return v1alpha1.DefaultGatewayConnection
-	}
-	return ref.Name
 }
 
 // connectionReadinessChanged passes GatewayConnection events that can change what a sandbox
@@ -641,7 +535,14 @@ var connectionReadinessChanged = predicate.Funcs{
 
 // SetupWithManager registers the controller, its field indexes and watches.
 func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.retries = r.Backoff.perObject()
+	if r.View == nil {
+		r.View = pollView{}
+	}
+	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
+		r.Recorder, true, r.Backoff, r.transitional())
+	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse {
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}
+	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxProviderIndex, func(o client.Object) []string {
@@ -684,6 +585,7 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Sandbox{}).
 		Watches(&v1alpha1.Provider{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxProviderIndex, true))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
+		Watches(&v1alpha1.PolicyProposal{}, handler.EnqueueRequestsFromMapFunc(proposalSandbox)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
 			builder.WithPredicates(connectionReadinessChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: r.Backoff.rateLimiter()}).
@@ -691,5 +593,6 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.ViewEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.ViewEvents, &handler.EnqueueRequestForObject{}))
 	}
-	return b.Complete(r)
+	b = watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.SandboxList{} })
+	return b.Complete(k)
 }

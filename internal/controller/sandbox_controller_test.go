@@ -1,3 +1,5 @@
+//go:build envtest
+
 package controller
 
 import (
@@ -121,7 +123,7 @@ var _ = Describe("Sandbox controller", func() {
 		Expect(sb.Status.SandboxID).To(Equal(gw.GetMetadata().GetId()))
 		Expect(gw.GetSpec().GetTemplate().GetImage()).To(Equal("example.com/agent:1"))
 		Expect(gw.GetMetadata().GetLabels()).To(HaveKeyWithValue(v1alpha1.LabelUID, string(sb.UID)))
-		Eventually(eventReasons(ctx, ns, "agent"), sbTimeout, sbPoll).Should(ContainElement(sandboxEventCreated))
+		Eventually(eventReasons(ctx, ns, "agent"), sbTimeout, sbPoll).Should(ContainElement(eventCreated))
 
 		By("ERROR at the gateway: Ready False with the gateway's message, not Stalled")
 		Expect(sbSim.ForcePhase(gwName(ns, "agent"), openshellv1.SandboxPhase_SANDBOX_PHASE_ERROR)).To(BeTrue())
@@ -220,7 +222,7 @@ var _ = Describe("Sandbox controller", func() {
 		gw, err := sbGW.Sandboxes.Get(ctx, gwName(ns, "rc"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(gw.GetSpec().GetTemplate().GetImage()).To(Equal("example.com/agent:2"))
-		Eventually(eventReasons(ctx, ns, "rc"), sbTimeout, sbPoll).Should(ContainElement(sandboxEventRecreated))
+		Eventually(eventReasons(ctx, ns, "rc"), sbTimeout, sbPoll).Should(ContainElement(eventRecreated))
 
 		od := waitReason(ctx, ns, "od", v1alpha1.ReasonRecreatePending)
 		Expect(readyCond(od).Message).To(ContainSubstring("image"))
@@ -253,7 +255,7 @@ var _ = Describe("Sandbox controller", func() {
 			g.Expect(s.Status.Policy.ActiveVersion).To(Equal(s.Status.Policy.Version))
 			g.Expect(s.Status.SandboxID).To(Equal(id))
 		}, sbTimeout, sbPoll).Should(Succeed())
-		Eventually(eventReasons(ctx, ns, "pol"), sbTimeout, sbPoll).Should(ContainElement(sandboxEventPolicyUpdated))
+		Eventually(eventReasons(ctx, ns, "pol"), sbTimeout, sbPoll).Should(ContainElement(eventPolicyUpdated))
 
 		By("a landlock change needs a new sandbox")
 		sb = getSB(ctx, ns, "pol")(Default)
@@ -275,7 +277,7 @@ var _ = Describe("Sandbox controller", func() {
 			s := waitReady(ctx, ns, "heal")
 			g.Expect(s.Status.SandboxID).NotTo(Equal(id))
 		}, sbTimeout, sbPoll).Should(Succeed())
-		Eventually(eventReasons(ctx, ns, "heal"), sbTimeout, sbPoll).Should(ContainElement(sandboxEventHealed))
+		Eventually(eventReasons(ctx, ns, "heal"), sbTimeout, sbPoll).Should(ContainElement(eventHealed))
 	})
 
 	It("deletes on the gateway and releases the finalizer only once it is gone", func() {

@@ -2,41 +2,22 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"strings"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 )
 
-// Sandbox phases written to status (the gateway's phases, in Kubernetes casing).
-const (
-	sandboxPhaseProvisioning = "Provisioning"
-	sandboxPhaseReady        = "Ready"
-	sandboxPhaseError        = "Error"
-	sandboxPhaseDeleting     = "Deleting"
-	sandboxPhaseUnknown      = "Unknown"
-)
-
-// Policy load states written to status.
-const (
-	sandboxPolicyPending    = "Pending"
-	sandboxPolicyLoaded     = "Loaded"
-	sandboxPolicyFailed     = "Failed"
-	sandboxPolicySuperseded = "Superseded"
-)
-
-// sandboxFailure is a classified error of one reconcile.
-type sandboxFailure struct {
-	Reason   string
-	Message  string
-	Terminal bool // needs a spec change: Stalled, no hot loop
-}
-
-// sandboxObservation is everything status derivation needs; it holds no clients.
+// sandboxObservation is every gateway fact one Sandbox reconcile learned and every action
+// it took; deriveSandboxStatus turns it (with the previous status) into the whole status.
+// It holds no clients.
 type sandboxObservation struct {
-	// Sandbox is the gateway's object; nil when it does not exist (yet).
+	// GatewayName is the sandbox's deterministic name on the gateway.
+	GatewayName string
+	// ID is the gateway id of the sandbox (the previous one while it cannot be seen).
+	ID string
+	// Sandbox is the gateway's object; nil when it does not exist (yet) or was not read.
 	Sandbox *openshellv1.Sandbox
 	// SpecInSync: the gateway's spec matches the desired spec of the current generation.
 	SpecInSync bool
@@ -48,6 +29,9 @@ type sandboxObservation struct {
 	Recreating bool
 	// ProvidersAttached: the gateway's attached providers equal the desired ones.
 	ProvidersAttached bool
+	// Policy is the record of the policy sent to the sandbox after this reconcile's actions
+	// (nil: none); it starts as the previous status' record.
+	Policy *v1alpha1.SandboxPolicyState
 	// PolicyVersion is the revision the operator pushed (0: none pushed; nothing to wait for).
 	PolicyVersion uint32
 	// PolicyRevision is the gateway's record of PolicyVersion, when known.
@@ -56,57 +40,58 @@ type sandboxObservation struct {
 	ActivePolicyVersion uint32
 	// GlobalPolicyVersion is the gateway-wide policy overriding the sandbox's (0: none).
 	GlobalPolicyVersion uint32
+	// Deleting: the resource is being deleted and the gateway sandbox is on its way out.
+	Deleting bool
 	// Failure is the error of this reconcile, if any.
-	Failure *sandboxFailure
+	Failure *failure
+	// ApprovedRulesNotInSpec counts approved proposal rules the spec lacks (nil: not
+	// computed this reconcile, the previous count stays).
+	ApprovedRulesNotInSpec *int32
 }
 
 // sandboxDerivedStatus is the outcome of status derivation.
 type sandboxDerivedStatus struct {
-	Phase        string
-	PolicyStatus string
-	PolicyError  string
-	Ready        metav1.ConditionStatus
-	Reason       string
-	Message      string
-	Reconciling  bool
-	Stalled      bool
+	// Status is the whole new status but its conditions and observedGeneration, which the
+	// kernel writes from Outcome.
+	Status  v1alpha1.SandboxStatus
+	Outcome outcome
 	// GenerationApplied: the current generation has been fully applied to the gateway.
 	GenerationApplied bool
 }
 
 // sandboxPhase maps the gateway's phase.
-func sandboxPhase(sb *openshellv1.Sandbox) string {
+func sandboxPhase(sb *openshellv1.Sandbox) v1alpha1.SandboxPhase {
 	switch sb.GetStatus().GetPhase() {
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING:
-		return sandboxPhaseProvisioning
+		return v1alpha1.SandboxPhaseProvisioning
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_READY:
-		return sandboxPhaseReady
+		return v1alpha1.SandboxPhaseReady
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_ERROR:
-		return sandboxPhaseError
+		return v1alpha1.SandboxPhaseError
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING:
-		return sandboxPhaseDeleting
+		return v1alpha1.SandboxPhaseDeleting
 	default:
-		return sandboxPhaseUnknown
+		return v1alpha1.SandboxPhaseUnknown
 	}
 }
 
 // sandboxPolicyState maps the revision the operator pushed to a load state.
-func sandboxPolicyState(o sandboxObservation) (state, loadError string) {
+func sandboxPolicyState(o sandboxObservation) (state v1alpha1.PolicyLoadStatus, loadError string) {
 	if o.PolicyVersion == 0 {
 		return "", ""
 	}
 	if o.ActivePolicyVersion == o.PolicyVersion {
-		return sandboxPolicyLoaded, ""
+		return v1alpha1.PolicyLoadLoaded, ""
 	}
 	switch o.PolicyRevision.GetStatus() {
 	case openshellv1.PolicyStatus_POLICY_STATUS_LOADED:
-		return sandboxPolicyLoaded, ""
+		return v1alpha1.PolicyLoadLoaded, ""
 	case openshellv1.PolicyStatus_POLICY_STATUS_FAILED:
-		return sandboxPolicyFailed, o.PolicyRevision.GetLoadError()
+		return v1alpha1.PolicyLoadFailed, o.PolicyRevision.GetLoadError()
 	case openshellv1.PolicyStatus_POLICY_STATUS_SUPERSEDED:
-		return sandboxPolicySuperseded, ""
+		return v1alpha1.PolicyLoadSuperseded, ""
 	default:
-		return sandboxPolicyPending, ""
+		return v1alpha1.PolicyLoadPending, ""
 	}
 }
 
@@ -123,61 +108,100 @@ func gatewayReadyMessage(sb *openshellv1.Sandbox) string {
 	return ""
 }
 
-// deriveSandboxStatus computes phase and conditions. The first matching rule wins; messages
-// carry no timestamps so repeated reconciles write nothing.
-func deriveSandboxStatus(o sandboxObservation) sandboxDerivedStatus {
-	out := sandboxDerivedStatus{Ready: metav1.ConditionFalse, Phase: sandboxPhaseUnknown}
+// deriveSandboxStatus computes the whole status from the previous one and the observation.
+// Facts the reconcile could not see (a failed call) keep their previous values.
+func deriveSandboxStatus(prev v1alpha1.SandboxStatus, o sandboxObservation) sandboxDerivedStatus {
+	phase := v1alpha1.SandboxPhaseUnknown
 	if o.Sandbox != nil {
-		out.Phase = sandboxPhase(o.Sandbox)
+		phase = sandboxPhase(o.Sandbox)
 	}
-	out.PolicyStatus, out.PolicyError = sandboxPolicyState(o)
+	policyStatus, policyError := sandboxPolicyState(o)
+	out := sandboxDerivedStatus{Outcome: sandboxOutcome(o, phase, policyStatus, policyError)}
 	out.GenerationApplied = o.Sandbox != nil && o.SpecInSync && o.ProvidersAttached &&
-		!o.RecreatePending && !o.Recreating && o.Failure == nil
+		!o.RecreatePending && !o.Recreating && o.Failure == nil && !o.Deleting
 
-	notReady := func(reason, msg string, stalled bool) sandboxDerivedStatus {
-		out.Reason, out.Message = reason, msg
-		out.Stalled, out.Reconciling = stalled, !stalled
-		return out
+	st := prev
+	st.SandboxID = o.ID
+	st.Policy = o.Policy.DeepCopy()
+	conflict := o.Failure != nil && o.Failure.Reason == v1alpha1.ReasonConflict
+	switch {
+	case o.Sandbox != nil:
+		st.Phase = phase
+		st.GatewayName = o.Sandbox.GetMetadata().GetName()
+		st.Providers = slices.Sorted(slices.Values(o.Sandbox.GetSpec().GetProviders()))
+	case o.Failure == nil || conflict:
+		st.Phase = phase
 	}
+	if st.GatewayName == "" {
+		st.GatewayName = o.GatewayName
+	}
+	if st.Policy != nil && o.Failure == nil && o.Sandbox != nil {
+		st.Policy.ActiveVersion = o.ActivePolicyVersion
+	}
+	if st.Policy != nil && o.PolicyVersion != 0 && o.Failure == nil {
+		st.Policy.Status, st.Policy.LoadError = policyStatus, policyError
+		if h := o.PolicyRevision.GetPolicyHash(); h != "" {
+			st.Policy.Hash = h
+		}
+	}
+	if o.Failure == nil || o.Failure.Reason == v1alpha1.ReasonGlobalPolicyActive {
+		if st.Policy == nil && o.GlobalPolicyVersion != 0 {
+			st.Policy = &v1alpha1.SandboxPolicyState{}
+		}
+		if st.Policy != nil {
+			st.Policy.GlobalPolicyVersion = o.GlobalPolicyVersion
+		}
+	}
+	if st.Policy != nil && o.ApprovedRulesNotInSpec != nil {
+		st.Policy.ApprovedRulesNotInSpec = *o.ApprovedRulesNotInSpec
+	}
+	out.Status = st
+	return out
+}
+
+// sandboxOutcome is the Ready condition of a sandbox. The first matching rule wins; messages
+// carry no timestamps so repeated reconciles write nothing.
+func sandboxOutcome(o sandboxObservation, phase v1alpha1.SandboxPhase, policyStatus v1alpha1.PolicyLoadStatus, policyError string) outcome {
 	switch {
 	case o.Failure != nil:
-		return notReady(o.Failure.Reason, o.Failure.Message, o.Failure.Terminal)
+		return o.Failure.outcome
+	case o.Deleting:
+		return progressing(v1alpha1.ReasonDeleting, "waiting for the gateway to delete the sandbox")
 	case o.Recreating:
-		return notReady(v1alpha1.ReasonRecreating, "recreating the sandbox to apply changes", false)
+		return progressing(v1alpha1.ReasonRecreating, "recreating the sandbox to apply changes")
 	case o.Sandbox == nil:
-		return notReady(v1alpha1.ReasonProgressing, "creating the sandbox on the gateway", false)
-	case out.Phase == sandboxPhaseDeleting:
-		return notReady(v1alpha1.ReasonDeleting, "the sandbox is being deleted on the gateway", false)
+		return progressing(v1alpha1.ReasonProgressing, "creating the sandbox on the gateway")
+	case phase == v1alpha1.SandboxPhaseDeleting:
+		return progressing(v1alpha1.ReasonDeleting, "the sandbox is being deleted on the gateway")
 	case o.RecreatePending:
 		// Progress needs a user action (delete the gateway sandbox or the resource).
-		return notReady(v1alpha1.ReasonRecreatePending,
+		return stalled(v1alpha1.ReasonRecreatePending,
 			fmt.Sprintf("updateStrategy OnDelete: changes to %s apply when the sandbox is recreated",
-				strings.Join(o.RecreateReasons, ", ")), true)
-	case out.Phase == sandboxPhaseError:
+				strings.Join(o.RecreateReasons, ", ")))
+	case phase == v1alpha1.SandboxPhaseError:
 		// ERROR is recomputed by the gateway on every driver event, so it can recover:
 		// Reconciling, not Stalled.
 		msg := gatewayReadyMessage(o.Sandbox)
 		if msg == "" {
 			msg = "the gateway reports the sandbox in error"
 		}
-		return notReady(v1alpha1.ReasonSandboxError, msg, false)
-	case out.Phase != sandboxPhaseReady:
-		return notReady(v1alpha1.ReasonProvisioning, "the sandbox is provisioning", false)
+		return progressing(v1alpha1.ReasonSandboxError, msg)
+	case phase != v1alpha1.SandboxPhaseReady:
+		return progressing(v1alpha1.ReasonProvisioning, "the sandbox is provisioning")
 	case !o.SpecInSync || !o.ProvidersAttached:
-		return notReady(v1alpha1.ReasonProgressing, "applying the current generation to the sandbox", false)
-	case out.PolicyStatus == sandboxPolicyFailed:
+		return progressing(v1alpha1.ReasonProgressing, "applying the current generation to the sandbox")
+	case policyStatus == v1alpha1.PolicyLoadFailed:
 		msg := fmt.Sprintf("policy version %d failed to load", o.PolicyVersion)
-		if out.PolicyError != "" {
-			msg += ": " + out.PolicyError
+		if policyError != "" {
+			msg += ": " + policyError
 		}
-		return notReady(v1alpha1.ReasonPolicyFailed, msg, true)
-	case out.PolicyStatus == sandboxPolicyPending || out.PolicyStatus == sandboxPolicySuperseded:
-		return notReady(v1alpha1.ReasonPolicyPending,
-			fmt.Sprintf("waiting for the sandbox to load policy version %d", o.PolicyVersion), false)
+		return stalled(v1alpha1.ReasonPolicyFailed, msg)
+	case policyStatus == v1alpha1.PolicyLoadPending || policyStatus == v1alpha1.PolicyLoadSuperseded:
+		return progressing(v1alpha1.ReasonPolicyPending,
+			fmt.Sprintf("waiting for the sandbox to load policy version %d", o.PolicyVersion))
 	}
-	out.Ready, out.Reason, out.Message = metav1.ConditionTrue, v1alpha1.ReasonReady, "the sandbox is ready"
 	if o.GlobalPolicyVersion != 0 {
-		out.Message = fmt.Sprintf("the sandbox is ready; the gateway-wide policy (version %d) overrides its own policy", o.GlobalPolicyVersion)
+		return readyOutcome(fmt.Sprintf("the sandbox is ready; the gateway-wide policy (version %d) overrides its own policy", o.GlobalPolicyVersion))
 	}
-	return out
+	return readyOutcome("the sandbox is ready")
 }

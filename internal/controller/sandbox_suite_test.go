@@ -1,3 +1,5 @@
+//go:build envtest
+
 package controller
 
 import (
@@ -23,8 +25,9 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
 )
 
-// Interim bootstrap for the Sandbox specs until the shared suite (envtest + simulator +
-// connection registry) exists; then the specs move onto it and this file goes away.
+// The Sandbox controller alone on envtest, against the simulator over mTLS, with a registry
+// double that can take the connection down. The whole manager runs in test/integration; fast
+// branch tests without any server are the *_unit_test.go files (make test-unit).
 
 var (
 	sbEnv    *envtest.Environment
@@ -42,13 +45,13 @@ type staticGateways struct {
 	down   bool
 }
 
-func (s *staticGateways) Get(name string) (*gateway.Client, error) {
+func (s *staticGateways) Get(name string) (gatewayAPI, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if name != v1alpha1.DefaultGatewayConnection || s.down || s.client == nil {
-		return nil, errors.New("connection not ready")
+		return gatewayAPI{}, errors.New("connection not ready")
 	}
-	return s.client, nil
+	return apiOf(s.client), nil
 }
 
 func TestSandboxController(t *testing.T) {

@@ -28,18 +28,13 @@ type SandboxPolicyReconciler struct {
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch
 
-// Reconcile computes the canonical hash and the load counts, then writes status once.
-func (r *SandboxPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	sp := &v1alpha1.SandboxPolicy{}
-	if err := r.Get(ctx, req.NamespacedName, sp); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	orig := sp.DeepCopy()
+// sync computes the canonical hash and the load counts of the sandboxes using the policy.
+func (r *SandboxPolicyReconciler) sync(ctx context.Context, sp *v1alpha1.SandboxPolicy) step {
 	policy, convErr := sandboxPolicyToGateway(&sp.Spec)
 	hash := sandboxPolicyHash(policy)
 	list := &v1alpha1.SandboxList{}
 	if err := r.List(ctx, list, client.InNamespace(sp.Namespace)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("list sandboxes: %w", err)
+		return fail(failed(v1alpha1.ReasonProgressing, fmt.Sprintf("listing sandboxes: %v", err), retryBackoff))
 	}
 	var uses []policyUse
 	for i := range list.Items {
@@ -51,22 +46,18 @@ func (r *SandboxPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	counts, o := deriveSandboxPolicyStatus(convErr, uses)
 	sp.Status.Hash = hash
 	sp.Status.Sandboxes = counts
-	applyConditions(&sp.Status.Conditions, sp.Generation, o)
-	recordOutcome(kindSandboxPolicy, o, nil)
-	if o.Ready || o.Stalled {
-		sp.Status.ObservedGeneration = sp.Generation
-	}
-	if err := patchStatusIfChanged(ctx, r.Client, orig, sp, orig.Status, sp.Status); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if readyChanged(orig.Status.Conditions, sp.Status.Conditions) && !o.Ready && r.Recorder != nil {
-		r.Recorder.Eventf(sp, eventType(o), o.Reason, "%s", o.Message)
-	}
-	return ctrl.Result{}, nil
+	return step{outcome: o}
+}
+
+// finalize is never called: SandboxPolicies hold no finalizer (nothing on a gateway is theirs).
+func (r *SandboxPolicyReconciler) finalize(context.Context, *v1alpha1.SandboxPolicy) step {
+	return step{Release: true}
 }
 
 // SetupWithManager watches SandboxPolicies and the Sandboxes that reference them.
 func (r *SandboxPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	k := newKernel(r.Client, kindSandboxPolicy, func() *v1alpha1.SandboxPolicy { return &v1alpha1.SandboxPolicy{} },
+		kindSteps[*v1alpha1.SandboxPolicy](r), r.Recorder, false, r.Backoff, 0)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.SandboxPolicy{}).
 		// Update events map both the old and the new object, so a changed policyRef
@@ -74,7 +65,7 @@ func (r *SandboxPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(policyOfSandbox)).
 		Named("sandboxpolicy").
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
-		Complete(r)
+		Complete(k)
 }
 
 func policyOfSandbox(_ context.Context, obj client.Object) []reconcile.Request {

@@ -14,8 +14,8 @@ import (
 type policyUse struct {
 	// Sandbox is namespace/name, for messages.
 	Sandbox string
-	// State is one of sandboxPolicyLoaded, sandboxPolicyPending, sandboxPolicyFailed.
-	State string
+	// State is Loaded, Pending or Failed.
+	State v1alpha1.PolicyLoadStatus
 	// Rejected: the gateway refused the policy itself (not a load failure).
 	Rejected bool
 	// Message is the sandbox's explanation when not loaded.
@@ -26,16 +26,16 @@ type policyUse struct {
 // A sandbox counts as Loaded only once it runs exactly this spec (its sourceHash matches) and
 // the gateway reports the revision loaded, or the create-time baseline is running.
 func classifyPolicyUse(sb *v1alpha1.Sandbox, hash string) policyUse {
-	use := policyUse{Sandbox: sb.Namespace + "/" + sb.Name, State: sandboxPolicyPending}
+	use := policyUse{Sandbox: sb.Namespace + "/" + sb.Name, State: v1alpha1.PolicyLoadPending}
 	ready := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionReady)
 	if ready != nil {
 		use.Message = ready.Message
 		switch ready.Reason {
 		case v1alpha1.ReasonPolicyRejected:
-			use.State, use.Rejected = sandboxPolicyFailed, true
+			use.State, use.Rejected = v1alpha1.PolicyLoadFailed, true
 			return use
 		case v1alpha1.ReasonPolicyFailed:
-			use.State = sandboxPolicyFailed
+			use.State = v1alpha1.PolicyLoadFailed
 			return use
 		}
 	}
@@ -43,15 +43,15 @@ func classifyPolicyUse(sb *v1alpha1.Sandbox, hash string) policyUse {
 	if st == nil || st.SourceHash != hash {
 		return use
 	}
-	switch string(st.Status) {
-	case sandboxPolicyFailed:
-		use.State = sandboxPolicyFailed
+	switch st.Status {
+	case v1alpha1.PolicyLoadFailed:
+		use.State = v1alpha1.PolicyLoadFailed
 		if st.LoadError != "" {
 			use.Message = st.LoadError
 		}
-	case sandboxPolicyLoaded, "":
+	case v1alpha1.PolicyLoadLoaded, "":
 		if ready != nil && ready.Status == metav1.ConditionTrue {
-			use.State, use.Message = sandboxPolicyLoaded, ""
+			use.State, use.Message = v1alpha1.PolicyLoadLoaded, ""
 		}
 	}
 	return use
@@ -75,9 +75,9 @@ func deriveSandboxPolicyStatus(convErr error, uses []policyUse) (v1alpha1.Policy
 	for i := range uses {
 		u := &uses[i]
 		switch u.State {
-		case sandboxPolicyLoaded:
+		case v1alpha1.PolicyLoadLoaded:
 			counts.Loaded++
-		case sandboxPolicyFailed:
+		case v1alpha1.PolicyLoadFailed:
 			counts.Failed++
 			if u.Rejected && rejected == nil {
 				rejected = u

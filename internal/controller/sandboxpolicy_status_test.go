@@ -27,19 +27,19 @@ func TestClassifyPolicyUse(t *testing.T) {
 	cases := []struct {
 		name         string
 		sb           *v1alpha1.Sandbox
-		state        string
+		state        v1alpha1.PolicyLoadStatus
 		rejected     bool
 		wantMessages string
 	}{
-		{"no status yet", policyUser("a", "", false, nil), sandboxPolicyPending, false, ""},
-		{"baseline running and ready", policyUser("a", v1alpha1.ReasonReady, true, &v1alpha1.SandboxPolicyState{SourceHash: h}), sandboxPolicyLoaded, false, ""},
-		{"baseline still provisioning", policyUser("a", v1alpha1.ReasonProvisioning, false, &v1alpha1.SandboxPolicyState{SourceHash: h}), sandboxPolicyPending, false, "Provisioning message"},
-		{"older spec loaded", policyUser("a", v1alpha1.ReasonReady, true, &v1alpha1.SandboxPolicyState{SourceHash: "old", Status: v1alpha1.PolicyLoadLoaded}), sandboxPolicyPending, false, "Ready message"},
-		{"revision pending", policyUser("a", v1alpha1.ReasonPolicyPending, false, &v1alpha1.SandboxPolicyState{SourceHash: h, Version: 2, Status: v1alpha1.PolicyLoadPending}), sandboxPolicyPending, false, "PolicyPending message"},
-		{"revision loaded", policyUser("a", v1alpha1.ReasonReady, true, &v1alpha1.SandboxPolicyState{SourceHash: h, Version: 2, Status: v1alpha1.PolicyLoadLoaded}), sandboxPolicyLoaded, false, ""},
-		{"revision failed", policyUser("a", v1alpha1.ReasonPolicyFailed, false, &v1alpha1.SandboxPolicyState{SourceHash: h, Version: 2, Status: v1alpha1.PolicyLoadFailed, LoadError: "bad"}), sandboxPolicyFailed, false, "PolicyFailed message"},
-		{"gateway rejected", policyUser("a", v1alpha1.ReasonPolicyRejected, false, &v1alpha1.SandboxPolicyState{SourceHash: "old"}), sandboxPolicyFailed, true, "PolicyRejected message"},
-		{"global policy blocks", policyUser("a", v1alpha1.ReasonGlobalPolicyActive, false, &v1alpha1.SandboxPolicyState{SourceHash: "old"}), sandboxPolicyPending, false, "GlobalPolicyActive message"},
+		{"no status yet", policyUser("a", "", false, nil), v1alpha1.PolicyLoadPending, false, ""},
+		{"baseline running and ready", policyUser("a", v1alpha1.ReasonReady, true, &v1alpha1.SandboxPolicyState{SourceHash: h}), v1alpha1.PolicyLoadLoaded, false, ""},
+		{"baseline still provisioning", policyUser("a", v1alpha1.ReasonProvisioning, false, &v1alpha1.SandboxPolicyState{SourceHash: h}), v1alpha1.PolicyLoadPending, false, "Provisioning message"},
+		{"older spec loaded", policyUser("a", v1alpha1.ReasonReady, true, &v1alpha1.SandboxPolicyState{SourceHash: "old", Status: v1alpha1.PolicyLoadLoaded}), v1alpha1.PolicyLoadPending, false, "Ready message"},
+		{"revision pending", policyUser("a", v1alpha1.ReasonPolicyPending, false, &v1alpha1.SandboxPolicyState{SourceHash: h, Version: 2, Status: v1alpha1.PolicyLoadPending}), v1alpha1.PolicyLoadPending, false, "PolicyPending message"},
+		{"revision loaded", policyUser("a", v1alpha1.ReasonReady, true, &v1alpha1.SandboxPolicyState{SourceHash: h, Version: 2, Status: v1alpha1.PolicyLoadLoaded}), v1alpha1.PolicyLoadLoaded, false, ""},
+		{"revision failed", policyUser("a", v1alpha1.ReasonPolicyFailed, false, &v1alpha1.SandboxPolicyState{SourceHash: h, Version: 2, Status: v1alpha1.PolicyLoadFailed, LoadError: "bad"}), v1alpha1.PolicyLoadFailed, false, "PolicyFailed message"},
+		{"gateway rejected", policyUser("a", v1alpha1.ReasonPolicyRejected, false, &v1alpha1.SandboxPolicyState{SourceHash: "old"}), v1alpha1.PolicyLoadFailed, true, "PolicyRejected message"},
+		{"global policy blocks", policyUser("a", v1alpha1.ReasonGlobalPolicyActive, false, &v1alpha1.SandboxPolicyState{SourceHash: "old"}), v1alpha1.PolicyLoadPending, false, "GlobalPolicyActive message"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,11 +52,11 @@ func TestClassifyPolicyUse(t *testing.T) {
 }
 
 func TestDeriveSandboxPolicyStatus(t *testing.T) {
-	loaded := policyUse{Sandbox: "ns/a", State: sandboxPolicyLoaded}
-	pending := policyUse{Sandbox: "ns/b", State: sandboxPolicyPending}
-	failedB := policyUse{Sandbox: "ns/b", State: sandboxPolicyFailed, Message: "load error b"}
-	failedC := policyUse{Sandbox: "ns/c", State: sandboxPolicyFailed, Message: "load error c"}
-	rejected := policyUse{Sandbox: "ns/d", State: sandboxPolicyFailed, Rejected: true, Message: "unsafe host"}
+	loaded := policyUse{Sandbox: "ns/a", State: v1alpha1.PolicyLoadLoaded}
+	pending := policyUse{Sandbox: "ns/b", State: v1alpha1.PolicyLoadPending}
+	failedB := policyUse{Sandbox: "ns/b", State: v1alpha1.PolicyLoadFailed, Message: "load error b"}
+	failedC := policyUse{Sandbox: "ns/c", State: v1alpha1.PolicyLoadFailed, Message: "load error c"}
+	rejected := policyUse{Sandbox: "ns/d", State: v1alpha1.PolicyLoadFailed, Rejected: true, Message: "unsafe host"}
 	cases := []struct {
 		name    string
 		convErr error

@@ -19,7 +19,13 @@ type Binaries struct {
 // Build compiles the manager and the simulator into root/bin, reporting progress and timing to
 // log (the first build of the dependency tree takes minutes on a small machine).
 func Build(ctx context.Context, root string, log io.Writer) (Binaries, error) {
-	b := Binaries{Manager: filepath.Join(root, "bin", "manager"), Simulator: filepath.Join(root, "bin", "gatewaysim")}
+	return BuildInto(ctx, root, filepath.Join(root, "bin"), log)
+}
+
+// BuildInto is Build with another output directory, for runs that must not replace binaries
+// other runs of the checkout (or of worktrees sharing its bin/) are using.
+func BuildInto(ctx context.Context, root, dir string, log io.Writer) (Binaries, error) {
+	b := Binaries{Manager: filepath.Join(dir, "manager"), Simulator: filepath.Join(dir, "gatewaysim")}
 	for _, t := range []struct{ out, pkg string }{{b.Manager, "./cmd"}, {b.Simulator, "./cmd/gatewaysim"}} {
 		if err := build(ctx, root, t.out, t.pkg, log); err != nil {
 			return Binaries{}, err

@@ -59,9 +59,10 @@ type Env struct {
 	// ManagerPID is the manager's process id.
 	ManagerPID int
 
-	testEnv *envtest.Environment
-	mu      sync.Mutex
-	procs   []*exec.Cmd
+	testEnv   *envtest.Environment
+	mu        sync.Mutex
+	procs     []*exec.Cmd
+	processes []*Process
 }
 
 var listenLine = regexp.MustCompile(`gatewaysim listening grpc=(\S+) admin=(\S+)`)
@@ -75,6 +76,40 @@ func (e *Env) logf(format string, args ...any) {
 // Start brings up apiserver+etcd, the simulator with fresh certs, the client Secret, the CRDs
 // and the manager. On error everything already started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Env, err error) {
+	e, err := StartAPIServer(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			e.Stop()
+		}
+	}()
+
+	e.logf("starting gateway simulator with fresh mTLS certificates")
+	if err := e.startSimulator(ctx); err != nil {
+		return nil, err
+	}
+
+	e.logf("storing the client certificate in Secret openshell-system/openshell-client-tls")
+	cs, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	if err := e.storeClientSecret(ctx, cs); err != nil {
+		return nil, err
+	}
+
+	if err := e.startManager(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// StartAPIServer brings up apiserver+etcd with the CRDs and writes an admin kubeconfig; no
+// simulator, no manager (callers that drive processes themselves start those with
+// StartProcess). On error everything already started is stopped.
+func StartAPIServer(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create work dir: %w", err)
 	}
@@ -107,25 +142,7 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 	if err := os.WriteFile(e.Kubeconfig, kc, 0o600); err != nil {
 		return nil, fmt.Errorf("write kubeconfig: %w", err)
 	}
-
-	e.logf("starting gateway simulator with fresh mTLS certificates")
-	if err := e.startSimulator(ctx); err != nil {
-		return nil, err
-	}
-
-	e.logf("storing the client certificate in Secret openshell-system/openshell-client-tls")
 	e.Config = user.Config()
-	cs, err := kubernetes.NewForConfig(e.Config)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	if err := e.storeClientSecret(ctx, cs); err != nil {
-		return nil, err
-	}
-
-	if err := e.startManager(); err != nil {
-		return nil, err
-	}
 	return e, nil
 }
 
@@ -289,9 +306,12 @@ func FreeLoopbackAddr() (string, error) {
 // Stop kills the child processes, stops envtest and leaves WorkDir to the caller.
 func (e *Env) Stop() {
 	e.mu.Lock()
-	procs := e.procs
-	e.procs = nil
+	procs, processes := e.procs, e.processes
+	e.procs, e.processes = nil, nil
 	e.mu.Unlock()
+	for i := len(processes) - 1; i >= 0; i-- {
+		processes[i].Stop()
+	}
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
 		_ = p.Process.Signal(os.Interrupt)

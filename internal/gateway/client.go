@@ -83,6 +83,8 @@ type Client struct {
 	Sandboxes *SandboxesAPI
 	// Providers manages credential providers.
 	Providers *ProvidersAPI
+	// Profiles manages provider type profiles.
+	Profiles *ProfilesAPI
 	// Policies manages sandbox and global policies and settings.
 	Policies *PoliciesAPI
 	// Approvals manages draft policy chunks proposed by the in-sandbox advisor.
@@ -134,6 +136,7 @@ func FromCredentials(endpoint string, caPEM, certPEM, keyPEM []byte, opts ...Opt
 	c.infer = inferencev1.NewInferenceClient(conn)
 	c.Sandboxes = &SandboxesAPI{c: c}
 	c.Providers = &ProvidersAPI{c: c}
+	c.Profiles = &ProfilesAPI{c: c}
 	c.Policies = &PoliciesAPI{c: c}
 	c.Approvals = &ApprovalsAPI{c: c}
 	c.Inference = &InferenceAPI{c: c}

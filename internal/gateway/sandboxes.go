@@ -191,6 +191,8 @@ type WatchOptions struct {
 	StopOnTerminal bool
 	LogTailLines   uint32
 	EventTail      uint32
+	// LogSince keeps streamed and replayed log lines at or after this time; zero: all.
+	LogSince time.Time
 }
 
 // SandboxWatch is an open WatchSandbox stream.
@@ -221,12 +223,20 @@ func (a *SandboxesAPI) Watch(ctx context.Context, sandboxID string, opts WatchOp
 	stream, err := a.c.rpc.WatchSandbox(ctx, &openshellv1.WatchSandboxRequest{
 		Id: sandboxID, FollowStatus: opts.FollowStatus || !opts.FollowLogs && !opts.FollowEvents, FollowLogs: opts.FollowLogs,
 		FollowEvents: opts.FollowEvents, StopOnTerminal: opts.StopOnTerminal, LogTailLines: opts.LogTailLines, EventTail: opts.EventTail,
+		LogSinceMs: unixMilliOrZero(opts.LogSince),
 	})
 	if err != nil {
 		cancel()
 		return nil, wrap(err, "watch sandbox %q", sandboxID)
 	}
 	return &SandboxWatch{stream: stream, cancel: cancel}, nil
+}
+
+func unixMilliOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 // ExecOptions describes a command to run in a sandbox.
@@ -329,9 +339,23 @@ func (a *SandboxesAPI) RevokeSSHSession(ctx context.Context, token string) (bool
 	return resp.GetRevoked(), nil
 }
 
-// Logs returns up to lines recent log lines of a sandbox (by id); 0 means all buffered.
-func (a *SandboxesAPI) Logs(ctx context.Context, sandboxID string, lines uint32) ([]*openshellv1.SandboxLogLine, error) {
-	resp, err := a.c.rpc.GetSandboxLogs(ctx, &openshellv1.GetSandboxLogsRequest{SandboxId: sandboxID, Lines: lines})
+// LogOptions filters GetSandboxLogs.
+type LogOptions struct {
+	// Lines is the maximum number of (newest) lines; 0 means the gateway default (2000).
+	Lines uint32
+	// Since keeps lines at or after this time; zero means no time filter.
+	Since time.Time
+	// Sources keeps lines from these sources ("gateway", "sandbox"); empty means all.
+	Sources []string
+	// MinLevel keeps lines at this level or above ("INFO", "WARN", "ERROR"); empty means all.
+	MinLevel string
+}
+
+// Logs returns the recent log lines of a sandbox (by id) that pass opts, oldest first.
+func (a *SandboxesAPI) Logs(ctx context.Context, sandboxID string, opts LogOptions) ([]*openshellv1.SandboxLogLine, error) {
+	req := &openshellv1.GetSandboxLogsRequest{SandboxId: sandboxID, Lines: opts.Lines, Sources: opts.Sources, MinLevel: opts.MinLevel}
+	req.SinceMs = unixMilliOrZero(opts.Since)
+	resp, err := a.c.rpc.GetSandboxLogs(ctx, req)
 	if err != nil {
 		return nil, wrap(err, "get logs of sandbox %q", sandboxID)
 	}

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,11 +246,11 @@ func TestWatchExecSSHLogs(t *testing.T) {
 		t.Fatalf("a response breaking the charset contract must be refused, got %v", err)
 	}
 
-	logs := must(e.client.Sandboxes.Logs(c, id, 1))
+	logs := must(e.client.Sandboxes.Logs(c, id, gateway.LogOptions{Lines: 1}))
 	if len(logs) != 1 {
 		t.Fatalf("logs with lines=1: got %d", len(logs))
 	}
-	_, err = e.client.Sandboxes.Logs(c, "missing", 0)
+	_, err = e.client.Sandboxes.Logs(c, "missing", gateway.LogOptions{})
 	wantCode(t, err, codes.NotFound)
 }
 
@@ -308,5 +309,58 @@ func TestValidateSSHSessionTable(t *testing.T) {
 				t.Fatalf("want refusal naming %s, got %v", tc.field, err)
 			}
 		})
+	}
+}
+
+// TestLogFilters: the client's Logs sends lines, since, sources and min_level, and Watch
+// streams new lines with FollowLogs (over mTLS against the simulator).
+func TestLogFilters(t *testing.T) {
+	e := startEnv(t, gatewaysim.Options{ProvisioningDelay: time.Hour})
+	c := ctx(t)
+	sb := must(e.client.Sandboxes.Create(c, "logs", &openshellv1.SandboxSpec{}, nil))
+	id := sb.GetMetadata().GetId()
+	e.sim.AppendLog("logs", gatewaysim.LogLine{Level: "WARN", Message: "careful"})
+	e.sim.AppendLog("logs", gatewaysim.LogLine{Level: "ERROR", Message: "boom"})
+	msgs := func(opts gateway.LogOptions) []string {
+		t.Helper()
+		var out []string
+		for _, l := range must(e.client.Sandboxes.Logs(c, id, opts)) {
+			out = append(out, l.GetMessage())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		opts gateway.LogOptions
+		want []string
+	}{
+		{"min level", gateway.LogOptions{MinLevel: "ERROR"}, []string{"boom"}},
+		{"sources", gateway.LogOptions{Sources: []string{"sandbox"}}, []string{"careful", "boom"}},
+		{"unknown source", gateway.LogOptions{Sources: []string{"nowhere"}}, nil},
+		{"since", gateway.LogOptions{Since: time.Now().Add(time.Hour)}, nil},
+		{"lines", gateway.LogOptions{Lines: 1, Sources: []string{"sandbox"}}, []string{"boom"}},
+	} {
+		if got := msgs(tc.opts); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+
+	w := must(e.client.Sandboxes.Watch(c, id, gateway.WatchOptions{FollowStatus: true, FollowLogs: true, LogTailLines: 10, LogSince: time.Now().Add(time.Hour)}))
+	defer w.Close()
+	if ev := must(w.Recv()); ev.GetSandbox() == nil {
+		t.Fatalf("no line is replayed (all are before LogSince): the first event is the snapshot, got %v", ev)
+	}
+	w2 := must(e.client.Sandboxes.Watch(c, id, gateway.WatchOptions{FollowLogs: true}))
+	defer w2.Close()
+	must(w2.Recv()) // snapshot
+	e.sim.AppendLog("logs", gatewaysim.LogLine{Message: "live"})
+	for {
+		ev := must(w2.Recv())
+		if l := ev.GetLog(); l != nil {
+			if l.GetMessage() != "live" {
+				t.Fatalf("streamed %q, want the new line", l.GetMessage())
+			}
+			break
+		}
 	}
 }

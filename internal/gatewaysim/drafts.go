@@ -3,6 +3,7 @@ package gatewaysim
 import (
 	"context"
 	"sort"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -19,25 +20,99 @@ const (
 	chunkRejected = "rejected"
 )
 
-// AddDraftChunk adds a pending proposed rule to a sandbox's draft policy, as the in-sandbox
-// policy advisor would, and returns its chunk id. securityNotes flags it for ApproveAll.
+// DraftChunk is a rule proposed for a sandbox's draft policy, as the in-sandbox policy
+// advisor submits it through SubmitPolicyAnalysis.
+type DraftChunk struct {
+	// RuleName is the proposed network_policies key; required, and not "_provider_*".
+	RuleName string
+	// Rule is the proposed rule; required.
+	Rule *sandboxv1.NetworkPolicyRule
+	// Rationale explains the proposal; a default is used when empty.
+	Rationale string
+	// SecurityNotes flags the chunk: ApproveAll skips it unless include_security_flagged.
+	SecurityNotes string
+	// Binary is the binary that triggered the denial; it defaults to the rule's first binary.
+	Binary string
+}
+
+// AddDraftChunk adds a pending proposed rule to a sandbox's draft policy and returns its
+// chunk id. securityNotes flags it for ApproveAll. See ProposeDraftChunk.
 func (s *Simulator) AddDraftChunk(sandbox, ruleName string, rule *sandboxv1.NetworkPolicyRule, securityNotes string) (string, error) {
+	id, _, err := s.ProposeDraftChunk(sandbox, DraftChunk{RuleName: ruleName, Rule: rule, SecurityNotes: securityNotes})
+	return id, err
+}
+
+// ProposeDraftChunk adds a pending chunk to a sandbox's draft policy, as an accepted chunk
+// of SubmitPolicyAnalysis: a pending chunk of the same sandbox for the same (host, port,
+// binary) is rejected with reason "superseded by chunk <id>" (semantics §5). It returns the
+// new chunk's id and the ids it superseded. A missing sandbox is NOT_FOUND; a chunk without
+// rule name or rule, or named "_provider_*", is INVALID_ARGUMENT.
+func (s *Simulator) ProposeDraftChunk(sandbox string, in DraftChunk) (string, []string, error) {
+	if strings.TrimSpace(in.RuleName) == "" || in.Rule == nil {
+		return "", nil, status.Error(codes.InvalidArgument, "chunk requires rule_name and proposed_rule")
+	}
+	if strings.HasPrefix(in.RuleName, providerRulePrefix) {
+		return "", nil, status.Errorf(codes.InvalidArgument, "rule_name %q uses the reserved prefix %q", in.RuleName, providerRulePrefix)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.state
 	r := st.sandboxes[sandbox]
 	if r == nil {
-		return "", status.Error(codes.NotFound, "sandbox not found")
+		return "", nil, status.Error(codes.NotFound, "sandbox not found")
 	}
+	rule := proto.Clone(in.Rule).(*sandboxv1.NetworkPolicyRule)
+	binary := in.Binary
+	if binary == "" && len(rule.GetBinaries()) > 0 {
+		binary = rule.GetBinaries()[0].GetPath()
+	}
+	rationale := in.Rationale
+	if rationale == "" {
+		rationale = "observed denied connection"
+	}
+	now := nowMs()
 	id := newID()
+	host, port := chunkTarget(rule)
+	var superseded []string
+	for _, oid := range st.draftOrder {
+		old := st.drafts[oid]
+		if old == nil || old.sandbox != sandbox || old.chunk.Status != chunkPending {
+			continue
+		}
+		if oh, op := chunkTarget(old.chunk.ProposedRule); strings.EqualFold(oh, host) && op == port && old.chunk.Binary == binary {
+			old.chunk.Status = chunkRejected
+			old.chunk.RejectionReason = "superseded by chunk " + id
+			old.chunk.DecidedAtMs = now
+			st.record(sandbox, chunkRejected, oid, old.chunk.RejectionReason)
+			superseded = append(superseded, oid)
+		}
+	}
 	st.drafts[id] = &draftChunk{sandbox: sandbox, chunk: &openshellv1.PolicyChunk{
-		Id: id, Status: chunkPending, RuleName: ruleName, ProposedRule: proto.Clone(rule).(*sandboxv1.NetworkPolicyRule),
-		Rationale: "observed denied connection", SecurityNotes: securityNotes, Confidence: 0.9, CreatedAtMs: nowMs(),
+		Id: id, Status: chunkPending, RuleName: in.RuleName, ProposedRule: rule, Rationale: rationale,
+		SecurityNotes: in.SecurityNotes, Confidence: 0.9, CreatedAtMs: now, Binary: binary,
+		HitCount: 1, FirstSeenMs: now, LastSeenMs: now, Stage: "initial",
 	}}
 	st.draftOrder = append(st.draftOrder, id)
-	st.history[sandbox] = append(st.history[sandbox], &openshellv1.DraftHistoryEntry{TimestampMs: nowMs(), EventType: "proposed", Description: "proposed rule " + ruleName, ChunkId: id})
+	st.draftVersion[sandbox]++
+	st.record(sandbox, "proposed", id, "proposed rule "+in.RuleName)
 	st.notify(r.sb.Metadata.Id)
-	return id, nil
+	return id, superseded, nil
+}
+
+// providerRulePrefix marks the rules the gateway composes from providers; proposals may not use it.
+const providerRulePrefix = "_provider_"
+
+// chunkTarget is the (host, port) a proposed rule is about: its first endpoint.
+func chunkTarget(rule *sandboxv1.NetworkPolicyRule) (string, uint32) {
+	eps := rule.GetEndpoints()
+	if len(eps) == 0 {
+		return "", 0
+	}
+	port := eps[0].GetPort()
+	if port == 0 && len(eps[0].GetPorts()) > 0 {
+		port = eps[0].GetPorts()[0]
+	}
+	return strings.ToLower(eps[0].GetHost()), port
 }
 
 func (st *state) draftSandbox(name string) (*sandboxRec, error) {
@@ -88,7 +163,10 @@ func (s *Simulator) GetDraftPolicy(_ context.Context, req *openshellv1.GetDraftP
 		}
 		out.Chunks = append(out.Chunks, proto.Clone(c.chunk).(*openshellv1.PolicyChunk))
 	}
-	out.DraftVersion = uint64(len(s.state.history[req.GetName()]))
+	out.DraftVersion = s.state.draftVersion[req.GetName()]
+	for _, c := range out.Chunks {
+		out.LastAnalyzedAtMs = max(out.LastAnalyzedAtMs, c.GetCreatedAtMs())
+	}
 	return out, nil
 }
 
@@ -104,6 +182,37 @@ func (st *state) approve(r *sandboxRec, c *draftChunk) (*openshellv1.UpdateConfi
 	c.chunk.DecidedAtMs = nowMs()
 	st.record(r.sb.Metadata.Name, chunkApproved, c.chunk.Id, "approved rule "+c.chunk.RuleName)
 	return resp, nil
+}
+
+// unmergeChunk takes an approved chunk back out of the policy as remove_chunk_from_policy
+// does: the chunk's binary leaves its rule, and the rule goes when no binary is left, in a
+// new revision. A rule that is gone already (or a chunk without a binary whose rule still
+// has binaries) changes nothing and answers the latest revision.
+func (st *state) unmergeChunk(r *sandboxRec, c *draftChunk) (*openshellv1.UpdateConfigResponse, error) {
+	latest := st.latest(r.sb.Metadata.Id)
+	var rule *sandboxv1.NetworkPolicyRule
+	if latest != nil {
+		rule = latest.policy.GetNetworkPolicies()[c.chunk.RuleName]
+	}
+	remaining := 0
+	for _, b := range rule.GetBinaries() {
+		if b.GetPath() != c.chunk.Binary {
+			remaining++
+		}
+	}
+	var op *openshellv1.PolicyMergeOperation
+	switch {
+	case rule == nil || (remaining == len(rule.GetBinaries()) && remaining > 0):
+		if latest == nil {
+			return &openshellv1.UpdateConfigResponse{}, nil
+		}
+		return &openshellv1.UpdateConfigResponse{Version: latest.version, PolicyHash: latest.hash}, nil
+	case remaining == 0:
+		op = &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_RemoveRule{RemoveRule: &openshellv1.RemoveNetworkRule{RuleName: c.chunk.RuleName}}}
+	default:
+		op = &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_RemoveBinary{RemoveBinary: &openshellv1.RemoveNetworkBinary{RuleName: c.chunk.RuleName, BinaryPath: c.chunk.Binary}}}
+	}
+	return st.mergePolicy(r, []*openshellv1.PolicyMergeOperation{op})
 }
 
 // ApproveDraftChunk approves a pending (or rejected) chunk.
@@ -148,15 +257,14 @@ func (s *Simulator) RejectDraftChunk(_ context.Context, req *openshellv1.RejectD
 		if st.globalPolicyActive() {
 			return nil, status.Error(codes.FailedPrecondition, "policy is managed globally; delete global policy before sandbox policy update")
 		}
-		if _, err := st.mergePolicy(r, []*openshellv1.PolicyMergeOperation{{Operation: &openshellv1.PolicyMergeOperation_RemoveRule{
-			RemoveRule: &openshellv1.RemoveNetworkRule{RuleName: c.chunk.RuleName},
-		}}}); err != nil {
+		if _, err := st.unmergeChunk(r, c); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, wrongStatus(c, "'pending' or 'approved'")
 	}
 	c.chunk.Status = chunkRejected
+	c.chunk.RejectionReason = req.GetReason()
 	c.chunk.DecidedAtMs = nowMs()
 	st.record(req.GetName(), chunkRejected, c.chunk.Id, "rejected: "+req.GetReason())
 	return &openshellv1.RejectDraftChunkResponse{}, nil
@@ -238,9 +346,7 @@ func (s *Simulator) UndoDraftChunk(_ context.Context, req *openshellv1.UndoDraft
 	if c.chunk.Status != chunkApproved {
 		return nil, wrongStatus(c, "'approved'")
 	}
-	resp, err := st.mergePolicy(r, []*openshellv1.PolicyMergeOperation{{Operation: &openshellv1.PolicyMergeOperation_RemoveRule{
-		RemoveRule: &openshellv1.RemoveNetworkRule{RuleName: c.chunk.RuleName},
-	}}})
+	resp, err := st.unmergeChunk(r, c)
 	if err != nil {
 		return nil, err
 	}

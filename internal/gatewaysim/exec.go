@@ -94,25 +94,3 @@ func (s *Simulator) RevokeSshSession(_ context.Context, req *openshellv1.RevokeS
 	delete(s.state.sessions, req.GetToken())
 	return &openshellv1.RevokeSshSessionResponse{Revoked: ok}, nil
 }
-
-// GetSandboxLogs returns simulated supervisor log lines, newest last.
-func (s *Simulator) GetSandboxLogs(_ context.Context, req *openshellv1.GetSandboxLogsRequest) (*openshellv1.GetSandboxLogsResponse, error) {
-	if req.GetSandboxId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "sandbox_id is required")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.state.sandboxByID(req.GetSandboxId())
-	if r == nil {
-		return nil, status.Error(codes.NotFound, "sandbox not found")
-	}
-	var logs []*openshellv1.SandboxLogLine
-	for _, e := range r.events {
-		logs = append(logs, &openshellv1.SandboxLogLine{SandboxId: r.sb.Metadata.Id, TimestampMs: e.TimestampMs, Level: "INFO", Target: "openshell_sandbox", Message: e.Reason + ": " + e.Message, Source: "gateway"})
-	}
-	total := uint32(len(logs))
-	if n := int(req.GetLines()); n > 0 && n < len(logs) {
-		logs = logs[len(logs)-n:]
-	}
-	return &openshellv1.GetSandboxLogsResponse{Logs: logs, BufferTotal: total}, nil
-}

@@ -3,6 +3,7 @@ package gatewaysim
 import (
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,61 +28,75 @@ func alwaysBlockedHost(host string) bool {
 	return false
 }
 
+// validateMergeOp applies the parse rules of merge_operations[i] (semantics §2.3).
 func validateMergeOp(i int, op *openshellv1.PolicyMergeOperation) error {
-	bad := func(format string, args ...any) error {
-		return status.Errorf(codes.InvalidArgument, "merge_operations[%d]: %s", i, fmt.Sprintf(format, args...))
-	}
+	var msg string
 	switch o := op.GetOperation().(type) {
 	case *openshellv1.PolicyMergeOperation_AddRule:
-		if strings.TrimSpace(o.AddRule.GetRuleName()) == "" {
-			return bad("add_rule requires rule_name")
-		}
-		if len(o.AddRule.GetRule().GetEndpoints()) == 0 {
-			return bad("add_rule requires at least one endpoint")
-		}
-		for _, ep := range o.AddRule.GetRule().GetEndpoints() {
-			if alwaysBlockedHost(ep.GetHost()) {
-				return bad("host %q is always blocked", ep.GetHost())
-			}
-			for _, ipStr := range ep.GetAllowedIps() {
-				if alwaysBlockedHost(strings.Split(ipStr, "/")[0]) {
-					return bad("allowed_ips entry %q is always blocked", ipStr)
-				}
-			}
-		}
+		msg = addRuleProblem(o.AddRule)
 	case *openshellv1.PolicyMergeOperation_RemoveEndpoint:
 		if o.RemoveEndpoint.GetHost() == "" || o.RemoveEndpoint.GetPort() == 0 {
-			return bad("remove_endpoint requires host and a non-zero port")
+			msg = "remove_endpoint requires host and a non-zero port"
 		}
 	case *openshellv1.PolicyMergeOperation_RemoveRule:
 		if o.RemoveRule.GetRuleName() == "" {
-			return bad("remove_rule requires rule_name")
+			msg = "remove_rule requires rule_name"
 		}
 	case *openshellv1.PolicyMergeOperation_AddDenyRules:
 		if o.AddDenyRules.GetHost() == "" || o.AddDenyRules.GetPort() == 0 || len(o.AddDenyRules.GetDenyRules()) == 0 {
-			return bad("add_deny_rules requires host, a non-zero port and at least one rule")
+			msg = "add_deny_rules requires host, a non-zero port and at least one rule"
 		}
 	case *openshellv1.PolicyMergeOperation_AddAllowRules:
-		a := o.AddAllowRules
-		if a.GetHost() == "" || a.GetPort() == 0 || len(a.GetRules()) == 0 {
-			return bad("add_allow_rules requires host, a non-zero port and at least one rule")
-		}
-		for _, r := range a.GetRules() {
-			if r.GetAllow() == nil {
-				return bad("every allow rule needs allow")
-			}
-		}
-		if alwaysBlockedHost(a.GetHost()) {
-			return bad("host %q is always blocked", a.GetHost())
-		}
+		msg = addAllowRulesProblem(o.AddAllowRules)
 	case *openshellv1.PolicyMergeOperation_RemoveBinary:
 		if o.RemoveBinary.GetRuleName() == "" || o.RemoveBinary.GetBinaryPath() == "" {
-			return bad("remove_binary requires rule_name and binary_path")
+			msg = "remove_binary requires rule_name and binary_path"
 		}
 	default:
-		return bad("operation is required")
+		msg = "operation is required"
 	}
-	return nil
+	if msg == "" {
+		return nil
+	}
+	return status.Errorf(codes.InvalidArgument, "merge_operations[%d]: %s", i, msg)
+}
+
+// addRuleProblem: a rule name, at least one endpoint, and no always-blocked host or
+// allowed_ips entry.
+func addRuleProblem(a *openshellv1.AddNetworkRule) string {
+	if strings.TrimSpace(a.GetRuleName()) == "" {
+		return "add_rule requires rule_name"
+	}
+	if len(a.GetRule().GetEndpoints()) == 0 {
+		return "add_rule requires at least one endpoint"
+	}
+	for _, ep := range a.GetRule().GetEndpoints() {
+		if alwaysBlockedHost(ep.GetHost()) {
+			return fmt.Sprintf("host %q is always blocked", ep.GetHost())
+		}
+		for _, ipStr := range ep.GetAllowedIps() {
+			if alwaysBlockedHost(strings.Split(ipStr, "/")[0]) {
+				return fmt.Sprintf("allowed_ips entry %q is always blocked", ipStr)
+			}
+		}
+	}
+	return ""
+}
+
+// addAllowRulesProblem: host, port, at least one rule each with allow, no blocked host.
+func addAllowRulesProblem(a *openshellv1.AddAllowRules) string {
+	if a.GetHost() == "" || a.GetPort() == 0 || len(a.GetRules()) == 0 {
+		return "add_allow_rules requires host, a non-zero port and at least one rule"
+	}
+	for _, r := range a.GetRules() {
+		if r.GetAllow() == nil {
+			return "every allow rule needs allow"
+		}
+	}
+	if alwaysBlockedHost(a.GetHost()) {
+		return fmt.Sprintf("host %q is always blocked", a.GetHost())
+	}
+	return ""
 }
 
 func endpointMatches(ep *sandboxv1.NetworkEndpoint, host string, port uint32) bool {
@@ -133,121 +148,161 @@ func normalizePorts(ep *sandboxv1.NetworkEndpoint) {
 	}
 }
 
+// applyMergeOp applies one validated merge operation to p in place.
 func applyMergeOp(p *sandboxv1.SandboxPolicy, op *openshellv1.PolicyMergeOperation) error {
 	if p.NetworkPolicies == nil {
 		p.NetworkPolicies = map[string]*sandboxv1.NetworkPolicyRule{}
 	}
 	switch o := op.GetOperation().(type) {
 	case *openshellv1.PolicyMergeOperation_AddRule:
-		rule := proto.Clone(o.AddRule.GetRule()).(*sandboxv1.NetworkPolicyRule)
-		for _, ep := range rule.Endpoints {
-			normalizePorts(ep)
-		}
-		target := p.NetworkPolicies[o.AddRule.GetRuleName()]
-		if target == nil {
-			for _, k := range sortedKeys(p.NetworkPolicies) {
-				if strings.HasPrefix(k, "_provider_") {
-					continue
-				}
-				for _, ep := range rule.Endpoints {
-					for _, port := range ep.Ports {
-						for _, have := range p.NetworkPolicies[k].Endpoints {
-							if target == nil && endpointMatches(have, ep.Host, port) {
-								target = p.NetworkPolicies[k]
-							}
-						}
-					}
-				}
-			}
-		}
-		if target == nil {
-			if rule.Name == "" {
-				rule.Name = o.AddRule.GetRuleName()
-			}
-			p.NetworkPolicies[o.AddRule.GetRuleName()] = rule
-			return nil
-		}
-		for _, ep := range rule.Endpoints {
-			dup := false
-			for _, have := range target.Endpoints {
-				dup = dup || proto.Equal(have, ep)
-			}
-			if !dup {
-				target.Endpoints = append(target.Endpoints, ep)
-			}
-		}
-		for _, b := range rule.Binaries {
-			dup := false
-			for _, have := range target.Binaries {
-				dup = dup || have.GetPath() == b.GetPath()
-			}
-			if !dup {
-				target.Binaries = append(target.Binaries, b)
-			}
-		}
+		addRule(p, o.AddRule)
 	case *openshellv1.PolicyMergeOperation_RemoveRule:
-		if _, ok := p.NetworkPolicies[o.RemoveRule.GetRuleName()]; !ok {
-			return status.Errorf(codes.FailedPrecondition, "rule '%s' not found", o.RemoveRule.GetRuleName())
-		}
-		delete(p.NetworkPolicies, o.RemoveRule.GetRuleName())
+		return removeRule(p, o.RemoveRule)
 	case *openshellv1.PolicyMergeOperation_RemoveEndpoint:
-		re := o.RemoveEndpoint
-		removed := false
-		for _, k := range sortedKeys(p.NetworkPolicies) {
-			if re.GetRuleName() != "" && k != re.GetRuleName() {
-				continue
-			}
-			rule := p.NetworkPolicies[k]
-			var kept []*sandboxv1.NetworkEndpoint
-			for _, ep := range rule.Endpoints {
-				if endpointMatches(ep, re.GetHost(), re.GetPort()) {
-					removed = true
-					continue
-				}
-				kept = append(kept, ep)
-			}
-			rule.Endpoints = kept
-			if len(kept) == 0 {
-				delete(p.NetworkPolicies, k)
-			}
-		}
-		if !removed {
-			return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d not found", re.GetHost(), re.GetPort())
-		}
+		return removeEndpoint(p, o.RemoveEndpoint)
 	case *openshellv1.PolicyMergeOperation_AddAllowRules:
-		ep := findEndpoint(p, o.AddAllowRules.GetHost(), o.AddAllowRules.GetPort())
-		if ep == nil {
-			return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d not found", o.AddAllowRules.GetHost(), o.AddAllowRules.GetPort())
-		}
-		if ep.GetProtocol() == "" {
-			return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d has no L7 inspection", o.AddAllowRules.GetHost(), o.AddAllowRules.GetPort())
-		}
-		ep.Rules = append(ep.Rules, o.AddAllowRules.GetRules()...)
+		return addAllowRules(p, o.AddAllowRules)
 	case *openshellv1.PolicyMergeOperation_AddDenyRules:
-		ep := findEndpoint(p, o.AddDenyRules.GetHost(), o.AddDenyRules.GetPort())
-		if ep == nil {
-			return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d not found", o.AddDenyRules.GetHost(), o.AddDenyRules.GetPort())
-		}
-		if ep.GetProtocol() == "" {
-			return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d has no L7 inspection", o.AddDenyRules.GetHost(), o.AddDenyRules.GetPort())
-		}
-		if len(ep.Rules) == 0 && ep.GetAccess() == "" {
-			return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d has no allow base for deny rules", o.AddDenyRules.GetHost(), o.AddDenyRules.GetPort())
-		}
-		ep.DenyRules = append(ep.DenyRules, o.AddDenyRules.GetDenyRules()...)
+		return addDenyRules(p, o.AddDenyRules)
 	case *openshellv1.PolicyMergeOperation_RemoveBinary:
-		rule := p.NetworkPolicies[o.RemoveBinary.GetRuleName()]
-		if rule == nil {
-			return status.Errorf(codes.FailedPrecondition, "rule '%s' not found", o.RemoveBinary.GetRuleName())
+		return removeBinary(p, o.RemoveBinary)
+	}
+	return nil
+}
+
+// addRule merges into the rule of the same name, else into the first rule (by sorted key,
+// provider rules skipped) that shares an endpoint, else inserts the rule.
+func addRule(p *sandboxv1.SandboxPolicy, add *openshellv1.AddNetworkRule) {
+	rule := proto.Clone(add.GetRule()).(*sandboxv1.NetworkPolicyRule)
+	for _, ep := range rule.Endpoints {
+		normalizePorts(ep)
+	}
+	target := p.NetworkPolicies[add.GetRuleName()]
+	if target == nil {
+		target = ruleSharingEndpoint(p, rule)
+	}
+	if target == nil {
+		if rule.Name == "" {
+			rule.Name = add.GetRuleName()
 		}
-		var kept []*sandboxv1.NetworkBinary
-		for _, b := range rule.Binaries {
-			if b.GetPath() != o.RemoveBinary.GetBinaryPath() {
-				kept = append(kept, b)
+		p.NetworkPolicies[add.GetRuleName()] = rule
+		return
+	}
+	mergeInto(target, rule)
+}
+
+// ruleSharingEndpoint is the first non-provider rule, by sorted key, serving one of the
+// host:port pairs of rule.
+func ruleSharingEndpoint(p *sandboxv1.SandboxPolicy, rule *sandboxv1.NetworkPolicyRule) *sandboxv1.NetworkPolicyRule {
+	for _, k := range sortedKeys(p.NetworkPolicies) {
+		if strings.HasPrefix(k, providerRulePrefix) {
+			continue
+		}
+		if sharesEndpoint(p.NetworkPolicies[k], rule) {
+			return p.NetworkPolicies[k]
+		}
+	}
+	return nil
+}
+
+func sharesEndpoint(have, rule *sandboxv1.NetworkPolicyRule) bool {
+	for _, ep := range rule.Endpoints {
+		for _, port := range ep.Ports {
+			for _, h := range have.Endpoints {
+				if endpointMatches(h, ep.Host, port) {
+					return true
+				}
 			}
 		}
-		rule.Binaries = kept
 	}
+	return false
+}
+
+// mergeInto appends the endpoints and binaries of rule that target lacks.
+func mergeInto(target, rule *sandboxv1.NetworkPolicyRule) {
+	for _, ep := range rule.Endpoints {
+		if !slices.ContainsFunc(target.Endpoints, func(h *sandboxv1.NetworkEndpoint) bool { return proto.Equal(h, ep) }) {
+			target.Endpoints = append(target.Endpoints, ep)
+		}
+	}
+	for _, b := range rule.Binaries {
+		if !slices.ContainsFunc(target.Binaries, func(h *sandboxv1.NetworkBinary) bool { return h.GetPath() == b.GetPath() }) {
+			target.Binaries = append(target.Binaries, b)
+		}
+	}
+}
+
+func removeRule(p *sandboxv1.SandboxPolicy, rm *openshellv1.RemoveNetworkRule) error {
+	if _, ok := p.NetworkPolicies[rm.GetRuleName()]; !ok {
+		return status.Errorf(codes.FailedPrecondition, "rule '%s' not found", rm.GetRuleName())
+	}
+	delete(p.NetworkPolicies, rm.GetRuleName())
+	return nil
+}
+
+// removeEndpoint drops host:port from every rule (or the named one); a rule left without
+// endpoints is removed.
+func removeEndpoint(p *sandboxv1.SandboxPolicy, re *openshellv1.RemoveNetworkEndpoint) error {
+	removed := false
+	for _, k := range sortedKeys(p.NetworkPolicies) {
+		if re.GetRuleName() != "" && k != re.GetRuleName() {
+			continue
+		}
+		rule := p.NetworkPolicies[k]
+		kept := slices.DeleteFunc(slices.Clone(rule.Endpoints), func(ep *sandboxv1.NetworkEndpoint) bool {
+			return endpointMatches(ep, re.GetHost(), re.GetPort())
+		})
+		removed = removed || len(kept) != len(rule.Endpoints)
+		rule.Endpoints = kept
+		if len(kept) == 0 {
+			delete(p.NetworkPolicies, k)
+		}
+	}
+	if !removed {
+		return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d not found", re.GetHost(), re.GetPort())
+	}
+	return nil
+}
+
+// l7Endpoint finds the endpoint serving host:port and requires L7 inspection on it.
+func l7Endpoint(p *sandboxv1.SandboxPolicy, host string, port uint32) (*sandboxv1.NetworkEndpoint, error) {
+	ep := findEndpoint(p, host, port)
+	if ep == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "endpoint %s:%d not found", host, port)
+	}
+	if ep.GetProtocol() == "" {
+		return nil, status.Errorf(codes.FailedPrecondition, "endpoint %s:%d has no L7 inspection", host, port)
+	}
+	return ep, nil
+}
+
+func addAllowRules(p *sandboxv1.SandboxPolicy, add *openshellv1.AddAllowRules) error {
+	ep, err := l7Endpoint(p, add.GetHost(), add.GetPort())
+	if err != nil {
+		return err
+	}
+	ep.Rules = append(ep.Rules, add.GetRules()...)
+	return nil
+}
+
+func addDenyRules(p *sandboxv1.SandboxPolicy, add *openshellv1.AddDenyRules) error {
+	ep, err := l7Endpoint(p, add.GetHost(), add.GetPort())
+	if err != nil {
+		return err
+	}
+	if len(ep.Rules) == 0 && ep.GetAccess() == "" {
+		return status.Errorf(codes.FailedPrecondition, "endpoint %s:%d has no allow base for deny rules", add.GetHost(), add.GetPort())
+	}
+	ep.DenyRules = append(ep.DenyRules, add.GetDenyRules()...)
+	return nil
+}
+
+func removeBinary(p *sandboxv1.SandboxPolicy, rm *openshellv1.RemoveNetworkBinary) error {
+	rule := p.NetworkPolicies[rm.GetRuleName()]
+	if rule == nil {
+		return status.Errorf(codes.FailedPrecondition, "rule '%s' not found", rm.GetRuleName())
+	}
+	rule.Binaries = slices.DeleteFunc(rule.Binaries, func(b *sandboxv1.NetworkBinary) bool { return b.GetPath() == rm.GetBinaryPath() })
 	return nil
 }
 

@@ -559,6 +559,7 @@ func (s *Simulator) superviseOnce() {
 		case latest.status == openshellv1.PolicyStatus_POLICY_STATUS_PENDING && st.policyFail[name] != "":
 			latest.status = openshellv1.PolicyStatus_POLICY_STATUS_FAILED
 			latest.loadError = st.policyFail[name]
+			st.log(r, logSourceSandbox, "ERROR", "openshell_sandbox::policy", fmt.Sprintf("failed to load policy version %d: %s", latest.version, latest.loadError))
 			st.notify(r.sb.Metadata.Id)
 		case latest.status == openshellv1.PolicyStatus_POLICY_STATUS_PENDING ||
 			(latest.status == openshellv1.PolicyStatus_POLICY_STATUS_LOADED && r.sb.Status.CurrentPolicyVersion != latest.version):
@@ -566,6 +567,7 @@ func (s *Simulator) superviseOnce() {
 			latest.loadedMs = nowMs()
 			st.supersede(r.sb.Metadata.Id, latest.version)
 			r.sb.Status.CurrentPolicyVersion = latest.version
+			st.log(r, logSourceSandbox, "INFO", "openshell_sandbox::policy", fmt.Sprintf("loaded policy version %d (%s)", latest.version, latest.hash))
 			st.bump(r)
 		}
 	}

@@ -37,6 +37,9 @@ func validateProviderLimits(p *datamodelv1.Provider) error {
 	if len(p.GetConfig()) > 64 {
 		return status.Error(codes.InvalidArgument, "provider.config exceeds 64 entries")
 	}
+	if len(p.GetCredentialExpiresAtMs()) > 32 {
+		return status.Error(codes.InvalidArgument, "provider.credential_expires_at_ms exceeds 32 entries")
+	}
 	for _, m := range []map[string]string{p.GetCredentials(), p.GetConfig()} {
 		for k, v := range m {
 			if len(k) > maxEnvKeyLen || len(v) > maxEnvValueLen {
@@ -67,6 +70,11 @@ func (s *Simulator) CreateProvider(_ context.Context, req *openshellv1.CreatePro
 	}
 	if err := validateProviderLimits(p); err != nil {
 		return nil, err
+	}
+	for k, v := range p.GetCredentialExpiresAtMs() {
+		if v < 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "provider.credential_expires_at_ms[%q] must be >= 0", k)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -3,6 +3,7 @@ package gatewaysim
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"time"
 
@@ -155,8 +156,11 @@ func (s *Simulator) CreateSandbox(_ context.Context, req *openshellv1.CreateSand
 	return &openshellv1.SandboxResponse{Sandbox: proto.Clone(sb).(*openshellv1.Sandbox)}, nil
 }
 
+// event records a platform event and the gateway's INFO log line about it.
 func (r *sandboxRec) event(reason, msg string) {
-	r.events = append(r.events, &openshellv1.PlatformEvent{TimestampMs: nowMs(), Source: platformEventSrc, Type: platformEventNorm, Reason: reason, Message: msg})
+	now := nowMs()
+	r.events = append(r.events, &openshellv1.PlatformEvent{TimestampMs: now, Source: platformEventSrc, Type: platformEventNorm, Reason: reason, Message: msg})
+	r.logs = append(r.logs, &openshellv1.SandboxLogLine{SandboxId: r.sb.Metadata.Id, TimestampMs: now, Level: "INFO", Target: "openshell_server", Message: reason + ": " + msg, Source: logSourceGateway})
 }
 
 // bump is the CAS write every mutation performs: resource_version + 1, even for no-ops.
@@ -170,28 +174,34 @@ func (s *Simulator) driverReady(name, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.state.sandboxes[name]
-	if r == nil || r.sb.Metadata.Id != id || r.forced {
+	if r == nil || r.sb.Metadata.Id != id {
 		return
 	}
-	if p := r.sb.Status.Phase; p != openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING && p != openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN {
+	// The supervisor connects whatever the phase; a pinned phase is kept.
+	r.supervisor = true
+	if r.forced || !promotable(r) {
 		return
 	}
-	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY, "")
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
 	r.event("Started", "supervisor session connected")
 	s.state.bump(r)
 }
 
-func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
+// promotable: a connected supervisor promotes PROVISIONING and UNKNOWN to READY (§1.2).
+func promotable(r *sandboxRec) bool {
+	p := r.sb.Status.Phase
+	return p == openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING || p == openshellv1.SandboxPhase_SANDBOX_PHASE_UNKNOWN
+}
+
+// setPhase sets phase with the Ready condition the simulated driver reports for it.
+func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase) {
 	r.sb.Status.Phase = phase
 	cond := &openshellv1.SandboxCondition{Type: "Ready", LastTransitionTime: time.Now().UTC().Format(time.RFC3339)}
 	switch phase {
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_READY:
 		cond.Status, cond.Reason, cond.Message = "True", readyReason, readyMessage
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_ERROR:
-		if msg == "" {
-			msg = errorDefaultMsg
-		}
-		cond.Status, cond.Reason, cond.Message = "False", errorReason, msg
+		cond.Status, cond.Reason, cond.Message = "False", errorReason, errorDefaultMsg
 	case openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING:
 		cond.Status, cond.Reason, cond.Message = "False", "Deleting", deletingMessage
 	default:
@@ -201,8 +211,10 @@ func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase, msg string) {
 }
 
 // ForcePhase pins a sandbox to phase, as a driver event would (ERROR gets a Ready=False
-// condition with a non-transient reason). Forcing PROVISIONING or READY releases the pin so
-// the simulated driver resumes. It reports whether the sandbox exists.
+// condition with a non-transient reason). Every phase but READY stays pinned: the simulated
+// driver and supervisor leave the sandbox alone until READY is forced (which releases the pin)
+// or a driver event arrives (DriverCondition). Forcing READY marks the supervisor connected.
+// It reports whether the sandbox exists.
 func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -211,7 +223,10 @@ func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool
 		return false
 	}
 	r.forced = phase != openshellv1.SandboxPhase_SANDBOX_PHASE_READY
-	setPhase(r, phase, "")
+	if phase == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+		r.supervisor = true // READY means a connected supervisor (§1.2)
+	}
+	setPhase(r, phase)
 	r.event(phase.String(), "phase forced by the simulator")
 	s.state.bump(r)
 	return true
@@ -277,7 +292,7 @@ func (s *Simulator) DeleteSandbox(_ context.Context, req *openshellv1.DeleteSand
 		return nil, status.Error(codes.NotFound, "sandbox not found")
 	}
 	r.forced = true
-	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING, "")
+	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_DELETING)
 	r.event("Killing", "deleting sandbox")
 	st.bump(r)
 	delete(st.settings, r.sb.Metadata.Name)
@@ -302,14 +317,37 @@ func (s *Simulator) driverDeleted(name, id string) {
 	s.state.notify(id)
 }
 
+// envKeyRE is is_valid_env_key: credential keys that do not match are never injected.
+var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// activeCredentialKeys are the keys a provider injects as environment variables now: valid
+// environment names whose credential has not expired (semantics §3.1, §3.4).
+func activeCredentialKeys(p *datamodelv1.Provider, now int64) []string {
+	var keys []string
+	for k := range p.GetCredentials() {
+		if !envKeyRE.MatchString(k) {
+			continue
+		}
+		if exp := p.GetCredentialExpiresAtMs()[k]; exp > 0 && exp <= now {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// checkProviders requires every named provider to exist and their active credential keys
+// not to collide between two different providers.
 func (st *state) checkProviders(names []string) error {
 	owner := map[string]string{}
+	now := nowMs()
 	for _, n := range names {
 		p := st.providers[n]
 		if p == nil {
 			return status.Errorf(codes.FailedPrecondition, "provider '%s' not found", n)
 		}
-		for k := range p.p.Credentials {
+		for _, k := range activeCredentialKeys(p.p, now) {
 			if other, ok := owner[k]; ok && other != n {
 				return status.Errorf(codes.FailedPrecondition, "credential env key '%s' is provided by both provider '%s' and provider '%s'; remove one of them", k, other, n)
 			}
@@ -441,68 +479,137 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-// WatchSandbox streams snapshots (and platform events when asked) of one sandbox by id.
-// stop_on_terminal closes the stream only on READY, as the real gateway does.
+// WatchSandbox streams snapshots (and platform events and log lines when asked) of one
+// sandbox by id. A snapshot is sent first and on every change notification; with
+// follow_logs the last log_tail_lines lines are replayed and new lines streamed as they are
+// written, filtered by log_since_ms. stop_on_terminal closes the stream only on READY, as
+// the real gateway does.
 func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream openshellv1.OpenShell_WatchSandboxServer) error {
 	if req.GetId() == "" {
 		return status.Error(codes.InvalidArgument, "id is required")
 	}
-	ch := make(chan struct{}, 1)
-	s.mu.Lock()
-	st := s.state
-	if st.sandboxByID(req.GetId()) == nil {
-		s.mu.Unlock()
-		return status.Error(codes.NotFound, "sandbox not found")
+	w, err := s.openWatch(req)
+	if err != nil {
+		return err
 	}
-	if st.watchers[req.GetId()] == nil {
-		st.watchers[req.GetId()] = map[chan struct{}]struct{}{}
-	}
-	st.watchers[req.GetId()][ch] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(st.watchers[req.GetId()], ch)
-		s.mu.Unlock()
-	}()
-
-	sentEvents := 0
-	if !req.GetFollowEvents() {
-		sentEvents = -1
-	}
+	defer w.close()
+	snapshot := true
 	for {
-		s.mu.Lock()
-		r := st.sandboxByID(req.GetId())
-		var snap *openshellv1.Sandbox
-		var events []*openshellv1.PlatformEvent
-		if r != nil {
-			snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
-			if sentEvents >= 0 && sentEvents < len(r.events) {
-				events = append(events, r.events[sentEvents:]...)
-				sentEvents = len(r.events)
-			}
-		}
-		s.mu.Unlock()
-		if snap == nil {
+		batch, alive := w.collect(snapshot)
+		if !alive {
 			return nil
 		}
-		for _, e := range events {
-			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Event{Event: e}}); err != nil {
-				return err
-			}
-		}
-		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: snap}}); err != nil {
+		if err := batch.send(stream); err != nil {
 			return err
 		}
-		if req.GetStopOnTerminal() && snap.Status.GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+		if req.GetStopOnTerminal() && batch.snap.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
 			return nil
 		}
 		select {
-		case _, ok := <-ch:
+		case _, ok := <-w.ch:
 			if !ok {
 				return status.Error(codes.Unavailable, "gateway restarted")
 			}
+			snapshot = true
+		case _, ok := <-w.logCh:
+			if !ok {
+				return status.Error(codes.Unavailable, "gateway restarted")
+			}
+			snapshot = false
 		case <-stream.Context().Done():
 			return nil
 		}
 	}
+}
+
+// sandboxWatch is one WatchSandbox stream's registration and cursors.
+type sandboxWatch struct {
+	s          *Simulator
+	st         *state
+	id         string
+	ch, logCh  chan struct{}
+	sentEvents int // -1: events are not followed
+	logs       *logCursor
+	pending    []*openshellv1.SandboxLogLine // replayed tail lines, sent with the first batch
+}
+
+func (s *Simulator) openWatch(req *openshellv1.WatchSandboxRequest) (*sandboxWatch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.state.sandboxByID(req.GetId())
+	if r == nil {
+		return nil, status.Error(codes.NotFound, "sandbox not found")
+	}
+	w := &sandboxWatch{s: s, st: s.state, id: req.GetId(), ch: make(chan struct{}, 1), logCh: make(chan struct{}, 1)}
+	register(w.st.watchers, w.id, w.ch)
+	if !req.GetFollowEvents() {
+		w.sentEvents = -1
+	}
+	if req.GetFollowLogs() {
+		register(w.st.logWatchers, w.id, w.logCh)
+		w.logs, w.pending = newLogCursor(r, newLogFilter(req.GetLogSinceMs(), nil, ""), req.GetLogTailLines())
+	}
+	return w, nil
+}
+
+func (w *sandboxWatch) close() {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	delete(w.st.watchers[w.id], w.ch)
+	delete(w.st.logWatchers[w.id], w.logCh)
+}
+
+// watchBatch is what one wake-up of a watch sends: log lines, platform events, then the
+// snapshot (nil when only log lines were written).
+type watchBatch struct {
+	logs   []*openshellv1.SandboxLogLine
+	events []*openshellv1.PlatformEvent
+	snap   *openshellv1.Sandbox
+}
+
+// collect takes what is new since the last batch; alive is false once the sandbox is gone.
+func (w *sandboxWatch) collect(snapshot bool) (watchBatch, bool) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	r := w.st.sandboxByID(w.id)
+	if r == nil {
+		return watchBatch{}, false
+	}
+	b := watchBatch{logs: w.pending}
+	w.pending = nil
+	if w.logs != nil {
+		b.logs = append(b.logs, w.logs.take(r)...)
+	}
+	if w.sentEvents >= 0 && w.sentEvents < len(r.events) {
+		b.events = append(b.events, r.events[w.sentEvents:]...)
+		w.sentEvents = len(r.events)
+	}
+	if snapshot {
+		b.snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
+	}
+	return b, true
+}
+
+func (b watchBatch) send(stream openshellv1.OpenShell_WatchSandboxServer) error {
+	for _, l := range b.logs {
+		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Log{Log: l}}); err != nil {
+			return err
+		}
+	}
+	for _, e := range b.events {
+		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Event{Event: e}}); err != nil {
+			return err
+		}
+	}
+	if b.snap == nil {
+		return nil
+	}
+	return stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: b.snap}})
+}
+
+func register(all map[string]map[chan struct{}]struct{}, id string, ch chan struct{}) {
+	if all[id] == nil {
+		all[id] = map[chan struct{}]struct{}{}
+	}
+	all[id][ch] = struct{}{}
 }

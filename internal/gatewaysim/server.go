@@ -45,6 +45,9 @@ type Options struct {
 	BearerToken string
 	// DefaultImage replaces DefaultImage when set.
 	DefaultImage string
+	// InferenceProbe says which endpoints SetClusterInference's verification connects to;
+	// the default, ProbeLoopback, never leaves the machine.
+	InferenceProbe InferenceProbe
 }
 
 // Simulator is an in-memory OpenShell gateway.
@@ -156,6 +159,17 @@ var mutating = map[string]bool{
 	"SetClusterInference": true, "ApproveDraftChunk": true, "RejectDraftChunk": true,
 	"ApproveAllDraftChunks": true, "EditDraftChunk": true, "UndoDraftChunk": true, "ClearDraftChunks": true,
 	"CreateSshSession": true, "RevokeSshSession": true, "ExecSandbox": true,
+	"ImportProviderProfiles": true, "DeleteProviderProfile": true,
+}
+
+// sandboxOnly names the supervisor methods only a sandbox principal (a gateway-minted
+// sandbox JWT) may call. Every caller of the simulator is a user principal (its mTLS client
+// certificate or bearer token), so the gateway's authentication refuses them (semantics
+// §2.7, §5, §7.2).
+var sandboxOnly = map[string]bool{
+	"SubmitPolicyAnalysis": true, "ReportPolicyStatus": true, "GetSandboxProviderEnvironment": true,
+	"PushSandboxLogs": true, "ConnectSupervisor": true, "RelayStream": true,
+	"IssueSandboxToken": true, "RefreshSandboxToken": true, "GetInferenceBundle": true,
 }
 
 func shortMethod(full string) string {
@@ -198,6 +212,9 @@ func (s *Simulator) admit(ctx context.Context, fullMethod string) error {
 		if vals[0] != "Bearer "+s.opts.BearerToken {
 			return status.Error(codes.Unauthenticated, "invalid bearer token")
 		}
+	}
+	if sandboxOnly[m] {
+		return status.Error(codes.PermissionDenied, "this method requires a sandbox principal")
 	}
 	return nil
 }

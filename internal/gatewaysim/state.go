@@ -3,7 +3,6 @@ package gatewaysim
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -24,8 +23,12 @@ type sandboxRec struct {
 	sb     *openshellv1.Sandbox
 	seq    int64
 	events []*openshellv1.PlatformEvent
-	// forced pins a phase set through ForcePhase so the simulated driver leaves it alone.
+	logs   []*openshellv1.SandboxLogLine
+	// forced pins a phase set through ForcePhase (or DELETING) so the simulated driver and
+	// supervisor leave it alone.
 	forced bool
+	// supervisor says whether the simulated supervisor session is connected.
+	supervisor bool
 }
 
 type providerRec struct {
@@ -49,35 +52,41 @@ type draftChunk struct {
 }
 
 type state struct {
-	seq         int64
-	sandboxes   map[string]*sandboxRec
-	providers   map[string]*providerRec
-	revisions   map[string][]*revision // by sandbox id, or globalScope
-	settings    map[string]map[string]*sandboxv1.SettingValue
-	settingsRev map[string]uint64
-	inference   map[string]*inferencev1.GetClusterInferenceResponse
-	drafts      map[string]*draftChunk // by chunk id
-	draftOrder  []string
-	history     map[string][]*openshellv1.DraftHistoryEntry
-	sessions    map[string]string // SSH token -> sandbox id
-	policyFail  map[string]string // sandbox name -> injected load error
-	watchers    map[string]map[chan struct{}]struct{}
-	timers      []*time.Timer
+	seq          int64
+	sandboxes    map[string]*sandboxRec
+	providers    map[string]*providerRec
+	profiles     map[string]*openshellv1.ProviderProfile // custom provider profiles by id
+	revisions    map[string][]*revision                  // by sandbox id, or globalScope
+	settings     map[string]map[string]*sandboxv1.SettingValue
+	settingsRev  map[string]uint64
+	inference    map[string]*inferencev1.GetClusterInferenceResponse
+	drafts       map[string]*draftChunk // by chunk id
+	draftOrder   []string
+	draftVersion map[string]uint64 // by sandbox name: accepted submissions
+	history      map[string][]*openshellv1.DraftHistoryEntry
+	sessions     map[string]string // SSH token -> sandbox id
+	policyFail   map[string]string // sandbox name -> injected load error
+	watchers     map[string]map[chan struct{}]struct{}
+	logWatchers  map[string]map[chan struct{}]struct{} // woken when a log line is written
+	timers       []*time.Timer
 }
 
 func newState() *state {
 	return &state{
-		sandboxes:   map[string]*sandboxRec{},
-		providers:   map[string]*providerRec{},
-		revisions:   map[string][]*revision{},
-		settings:    map[string]map[string]*sandboxv1.SettingValue{},
-		settingsRev: map[string]uint64{},
-		inference:   map[string]*inferencev1.GetClusterInferenceResponse{},
-		drafts:      map[string]*draftChunk{},
-		history:     map[string][]*openshellv1.DraftHistoryEntry{},
-		sessions:    map[string]string{},
-		policyFail:  map[string]string{},
-		watchers:    map[string]map[chan struct{}]struct{}{},
+		sandboxes:    map[string]*sandboxRec{},
+		providers:    map[string]*providerRec{},
+		profiles:     map[string]*openshellv1.ProviderProfile{},
+		revisions:    map[string][]*revision{},
+		settings:     map[string]map[string]*sandboxv1.SettingValue{},
+		settingsRev:  map[string]uint64{},
+		inference:    map[string]*inferencev1.GetClusterInferenceResponse{},
+		drafts:       map[string]*draftChunk{},
+		draftVersion: map[string]uint64{},
+		history:      map[string][]*openshellv1.DraftHistoryEntry{},
+		sessions:     map[string]string{},
+		policyFail:   map[string]string{},
+		watchers:     map[string]map[chan struct{}]struct{}{},
+		logWatchers:  map[string]map[chan struct{}]struct{}{},
 	}
 }
 
@@ -86,11 +95,13 @@ func (st *state) stopTimers() {
 		t.Stop()
 	}
 	st.timers = nil
-	for id, ws := range st.watchers {
-		for ch := range ws {
-			close(ch)
+	for _, all := range []map[string]map[chan struct{}]struct{}{st.watchers, st.logWatchers} {
+		for id, ws := range all {
+			for ch := range ws {
+				close(ch)
+			}
+			delete(all, id)
 		}
-		delete(st.watchers, id)
 	}
 }
 
@@ -100,8 +111,10 @@ func (st *state) next() int64 {
 }
 
 // notify wakes every WatchSandbox stream of the sandbox id.
-func (st *state) notify(id string) {
-	for ch := range st.watchers[id] {
+func (st *state) notify(id string) { wake(st.watchers[id]) }
+
+func wake(ws map[chan struct{}]struct{}) {
+	for ch := range ws {
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -129,13 +142,22 @@ func newID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
-var petAdjectives = []string{"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucky", "merry"}
-var petNouns = []string{"otter", "badger", "falcon", "lynx", "panda", "heron", "koala", "marten", "newt", "raven"}
+var petAdjectives = []string{
+	"able", "bold", "brave", "bright", "calm", "clever", "cosmic", "crisp", "daring", "eager",
+	"fancy", "gentle", "glad", "happy", "honest", "jolly", "keen", "kind", "lively", "lucky",
+	"merry", "nimble", "noble", "proud", "quick", "quiet", "rapid", "sunny", "swift", "witty",
+}
+var petNouns = []string{
+	"badger", "beaver", "bison", "cobra", "condor", "crane", "dingo", "eagle", "falcon", "ferret",
+	"gecko", "heron", "ibis", "jackal", "koala", "lemur", "lynx", "marten", "mole", "newt",
+	"otter", "panda", "puffin", "quail", "raven", "salmon", "tapir", "toucan", "walrus", "yak",
+}
 
+// petname is petname::petname(2, "-"): two words joined by "-", such as "brave-otter".
 func petname() string {
-	b := make([]byte, 3)
+	b := make([]byte, 2)
 	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s-%s-%d", petAdjectives[int(b[0])%len(petAdjectives)], petNouns[int(b[1])%len(petNouns)], b[2])
+	return petAdjectives[int(b[0])%len(petAdjectives)] + "-" + petNouns[int(b[1])%len(petNouns)]
 }
 
 func randomLetters(n int) string {

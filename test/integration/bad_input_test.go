@@ -364,7 +364,7 @@ var _ = Describe("Bad input the API server cannot judge", Ordered, ContinueOnFai
 		}, v1alpha1.ReasonUnsupportedProvider, true, `Provider "gh" has type "github"`, byOperator),
 		Entry("InferenceRoute to a Provider that is not on the gateway", func(ns string) badSubject {
 			return routeRow(ns, "p", provider(ns, "p", "creds"))
-		}, v1alpha1.ReasonDependencyNotReady, false, `Provider "p" is not on the gateway yet`, byOperator),
+		}, v1alpha1.ReasonDependencyNotReady, false, `Provider "p" is not Ready for its current generation`, byOperator),
 
 		// GatewayConnection: its TLS and token Secrets. None of these may even dial.
 		Entry("GatewayConnection whose TLS Secret does not exist", connectionRow(nil, nil),

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/internal/devenv"
+)
+
+// fairSingles is how many single sandboxes are measured idle and during the burst.
+const fairSingles = 5
+
+// fair is the fairness row: the Ready lag of single sandboxes in one namespace on an idle
+// operator and while another namespace creates a burst at once.
+type fair struct {
+	Burst      int
+	Mode       string
+	Idle, Busy []time.Duration
+	BurstReady time.Duration
+}
+
+// fairness measures, in one environment: fairSingles sandboxes created one after the other in
+// namespace "other" on an idle operator, then a burst in namespace "bulk" with fairSingles
+// singles created in "other" one second apart once the burst's writes are flowing.
+func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, extra []string, delay, timeout time.Duration, burst int) (fair, error) {
+	f := fair{Burst: burst, Mode: mode}
+	b, err := startBench(ctx, root, bins, assets, mode, extra, delay, "bulk", "other")
+	if err != nil {
+		return f, err
+	}
+	defer b.stop()
+	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	followed := make(chan error, 1)
+	go func() { followed <- t.follow(watchCtx, b.c, "") }()
+	defer func() {
+		stopWatch()
+		if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(os.Stderr, "bench: follow sandboxes: %v\n", err)
+		}
+	}()
+	single := func(name string) error {
+		sb := &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: name}, Spec: v1alpha1.SandboxSpec{
+			Image: "busybox", UpdateStrategy: v1alpha1.UpdateStrategyRecreate, DeletionPolicy: v1alpha1.DeletionPolicyDelete,
+		}}
+		if err := b.c.Create(ctx, sb); err != nil {
+			return err
+		}
+		t.mu.Lock()
+		t.created[name] = time.Now()
+		t.mu.Unlock()
+		return nil
+	}
+	for i := range fairSingles {
+		name := fmt.Sprintf("idle-%d", i)
+		if err := single(name); err != nil {
+			return f, err
+		}
+		if err := waitFor(ctx, timeout, func() (bool, error) { return t.isReady(name), nil }); err != nil {
+			return f, fmt.Errorf("%s not Ready: %w", name, err)
+		}
+		f.Idle = append(f.Idle, t.lag(name, delay))
+	}
+
+	start := time.Now()
+	bulk := make(chan error, 1)
+	go func() { bulk <- createFleet(ctx, b.c, t, "bulk", "bulk", burst) }()
+	// The singles go in once the burst is being written, not before it.
+	if err := waitFor(ctx, time.Minute, func() (bool, error) { return t.createdCount() >= burst/10, nil }); err != nil {
+		return f, err
+	}
+	for i := range fairSingles {
+		if err := single(fmt.Sprintf("busy-%d", i)); err != nil {
+			return f, err
+		}
+		time.Sleep(time.Second)
+	}
+	if err := <-bulk; err != nil {
+		return f, err
+	}
+	if err := waitFor(ctx, timeout, func() (bool, error) { return t.readyCount() == burst+2*fairSingles, nil }); err != nil {
+		return f, fmt.Errorf("%d of %d Ready: %w", t.readyCount(), burst+2*fairSingles, err)
+	}
+	f.BurstReady = time.Since(start)
+	for i := range fairSingles {
+		f.Busy = append(f.Busy, t.lag(fmt.Sprintf("busy-%d", i), delay))
+	}
+	return f, nil
+}
+
+func (t *tracker) isReady(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.ready[name]
+	return ok
+}
+
+func (t *tracker) createdCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.created)
+}
+
+// lag is one sandbox's Ready minus create minus the provisioning delay.
+func (t *tracker) lag(name string, delay time.Duration) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return max(t.ready[name].Sub(t.created[name])-delay, 0)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func renderFairness(f fair) string {
+	var b strings.Builder
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond)) }
+	list := func(ds []time.Duration) string {
+		var parts []string
+		for _, d := range ds {
+			parts = append(parts, fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)))
+		}
+		return strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(&b, "\n### Fairness (mode %s)\n\n", f.Mode)
+	fmt.Fprintf(&b, "One namespace creates %d sandboxes at once; %d single sandboxes in another namespace, one second apart, once the burst is being written. Lag = Ready − apply − delay.\n\n", f.Burst, fairSingles)
+	b.WriteString("| metric | idle operator | during the burst | burst / idle |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| single sandbox Ready lag, median | %s | %s | %.1fx |\n", ms(median(f.Idle)), ms(median(f.Busy)), float64(median(f.Busy))/float64(max(median(f.Idle), time.Millisecond)))
+	fmt.Fprintf(&b, "| … max | %s | %s | %.1fx |\n", ms(slices.Max(f.Idle)), ms(slices.Max(f.Busy)), float64(slices.Max(f.Busy))/float64(max(slices.Max(f.Idle), time.Millisecond)))
+	fmt.Fprintf(&b, "| each (ms) | %s | %s | |\n", list(f.Idle), list(f.Busy))
+	fmt.Fprintf(&b, "| burst: first create → all Ready | | %s | |\n", ms(f.BurstReady))
+	return b.String()
+}

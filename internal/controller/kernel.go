@@ -1,0 +1,209 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/internal/metrics"
+)
+
+// object is what the kernel reconciles: any of the operator's kinds.
+type object interface {
+	client.Object
+	GetCommonStatus() *v1alpha1.CommonStatus
+}
+
+// kindSteps is all a kind supplies to the kernel.
+type kindSteps[T object] interface {
+	// sync observes the gateway and acts (create, update in place, recreate or nothing),
+	// records what it learned in obj's status fields, and reports the step. It never
+	// writes to the API server's status itself: the kernel does, once.
+	sync(ctx context.Context, obj T) step
+	// finalize runs while obj is being deleted and holds the finalizer: it cleans up on
+	// the gateway and sets step.Release once the finalizer may go.
+	finalize(ctx context.Context, obj T) step
+}
+
+// forgetter is implemented by kinds that hold per-object state outside Kubernetes (the
+// GatewayConnection's client and observation loop), dropped when the object is gone.
+type forgetter interface {
+	forget(key types.NamespacedName)
+}
+
+// step is what a kind's sync or finalize reports.
+type step struct {
+	// outcome is shown in the conditions unless Failure is set.
+	outcome
+	// Failure, when set, is shown instead of outcome and decides the retry.
+	Failure *failure
+	// RequeueAfter is the next look (0: none; the kernel picks the retry of a Failure).
+	RequeueAfter time.Duration
+	// GenerationApplied: the generation is fully applied although the object is not Ready
+	// (a sandbox still provisioning its current spec). Ready and Stalled count as applied.
+	GenerationApplied bool
+	// Release (finalize only): remove the finalizer; nothing else is written.
+	Release bool
+}
+
+// fail is a step showing a failure.
+func fail(f *failure) step { return step{Failure: f} }
+
+// failCall is a step for a failed gateway call, classified by the error table.
+func failCall(what string, err error) step { return fail(gatewayFailure(what, err)) }
+
+// shown is the outcome the conditions show.
+func (s step) shown() outcome {
+	if s.Failure != nil {
+		return s.Failure.outcome
+	}
+	return s.outcome
+}
+
+// kernel is the one reconcile skeleton of every kind: get → deletion and finalizer →
+// the kind's sync → one status write (conditions, observedGeneration, event, outcome
+// metric) → requeue by one rule.
+type kernel[T object] struct {
+	client.Client
+	// Kind is the kind's name (metric label, logs).
+	Kind string
+	// New returns an empty object of the kind.
+	New func() T
+	// Steps is the kind's observe-and-act.
+	Steps kindSteps[T]
+	// Recorder records core/v1 Events; nil records none.
+	Recorder eventRecorder
+	// Finalizer: the kind owns gateway objects and holds openshell.dev/finalizer.
+	Finalizer bool
+	// DependencyInterval is how soon a failure waiting on something else looks again.
+	DependencyInterval time.Duration
+	// Uses, for kinds whose objects name a GatewayConnection, says which one and whether
+	// the object claims a gateway-global route; the kernel admits the object's namespace
+	// (admission.go) before the finalizer and sync. Nil: the kind uses no gateway itself.
+	Uses func(T) gatewayUse
+	// retries is the per-object exponential backoff of failed calls.
+	retries workqueue.TypedRateLimiter[reconcile.Request]
+}
+
+// newKernel wires a kind into the kernel.
+func newKernel[T object](c client.Client, kind string, newObj func() T, steps kindSteps[T], rec eventRecorder, finalizer bool, backoff Backoff, dependency time.Duration) *kernel[T] {
+	if dependency <= 0 {
+		dependency = defaultDependencyInterval
+	}
+	return &kernel[T]{Client: c, Kind: kind, New: newObj, Steps: steps, Recorder: rec, Finalizer: finalizer,
+		DependencyInterval: dependency, retries: backoff.perObject()}
+}
+
+// defaultDependencyInterval is how often a resource waiting on a dependency looks again.
+const defaultDependencyInterval = 30 * time.Second
+
+// Reconcile implements reconcile.Reconciler for every kind.
+func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := k.New()
+	if err := k.Get(ctx, req.NamespacedName, obj); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			k.forget(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		if !controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) {
+			k.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		orig := obj.DeepCopyObject().(T)
+		st := k.Steps.finalize(ctx, obj)
+		if st.Release {
+			return ctrl.Result{}, k.release(ctx, obj)
+		}
+		return k.finish(ctx, req, orig, obj, st)
+	}
+	// Not admitted: no finalizer, no sync, so no gateway call names the object. One already
+	// admitted keeps its finalizer and gateway objects (narrowing a rule loses nothing), and
+	// its deletion still runs finalize above.
+	if k.Uses != nil {
+		if f := admit(ctx, k.Client, obj, k.Uses(obj)); f != nil {
+			return k.finish(ctx, req, obj.DeepCopyObject().(T), obj, fail(f))
+		}
+	}
+	if k.Finalizer && controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {
+		if err := k.Update(ctx, obj); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	orig := obj.DeepCopyObject().(T)
+	return k.finish(ctx, req, orig, obj, k.Steps.sync(ctx, obj))
+}
+
+func (k *kernel[T]) forget(key types.NamespacedName) {
+	if f, ok := k.Steps.(forgetter); ok {
+		f.forget(key)
+	}
+}
+
+// release removes the finalizer.
+func (k *kernel[T]) release(ctx context.Context, obj T) error {
+	controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
+	if err := k.Update(ctx, obj); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("remove finalizer: %w", err)
+	}
+	return nil
+}
+
+// finish writes status once with the rules every kind shares, then picks the requeue.
+func (k *kernel[T]) finish(ctx context.Context, req ctrl.Request, orig, obj T, st step) (ctrl.Result, error) {
+	o := st.shown()
+	cs := obj.GetCommonStatus()
+	applyConditions(&cs.Conditions, obj.GetGeneration(), o)
+	// A generation is processed once applied, converged or stalled on a terminal error
+	// (kstatus then reports Current or Failed); while still reconciling, the old one stays.
+	if o.Ready || o.Stalled || st.GenerationApplied {
+		cs.ObservedGeneration = obj.GetGeneration()
+	}
+	callFailed := st.Failure != nil && st.Failure.Retry == retryBackoff
+	metrics.RecordReconcile(k.Kind, outcomeOf(o.Ready, o.Stalled, callFailed), o.Reason)
+	// sync and finalize change only status, so comparing the whole objects compares status.
+	if !equality.Semantic.DeepEqual(orig, obj) {
+		if err := k.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	if readyChanged(orig.GetCommonStatus().Conditions, cs.Conditions) && k.Recorder != nil {
+		if typ, emit := conditionEvent(readyReason(orig.GetCommonStatus().Conditions), o); emit {
+			k.Recorder.Eventf(obj, typ, o.Reason, "%s", o.Message)
+		}
+	}
+	res := k.requeue(req, st)
+	logf.FromContext(ctx).V(1).Info("reconciled", "kind", k.Kind, "reason", o.Reason, "requeueAfter", res.RequeueAfter)
+	return res, nil
+}
+
+// requeue: a failed call backs off per object; a wait on a dependency looks again after
+// the dependency interval; a stalled object waits for a change; success resets the backoff.
+func (k *kernel[T]) requeue(req ctrl.Request, st step) ctrl.Result {
+	if st.Failure == nil {
+		k.retries.Forget(req)
+		return ctrl.Result{RequeueAfter: st.RequeueAfter}
+	}
+	switch st.Failure.Retry {
+	case retryBackoff:
+		if st.RequeueAfter == 0 {
+			return ctrl.Result{RequeueAfter: k.retries.When(req)}
+		}
+	case retryDependency:
+		if st.RequeueAfter == 0 {
+			return ctrl.Result{RequeueAfter: k.DependencyInterval}
+		}
+	}
+	return ctrl.Result{RequeueAfter: st.RequeueAfter}
+}

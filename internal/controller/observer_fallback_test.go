@@ -1,0 +1,87 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
+)
+
+// fallbackFixture is an observer with one stream over a simulator holding ten managed
+// sandboxes that stay PROVISIONING, all awaited: nine have no stream.
+func fallbackFixture(t *testing.T, fallback time.Duration) (*gatewaysim.Simulator, *observer, int) {
+	t.Helper()
+	certs, err := gatewaysim.GenerateCertBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := gatewaysim.New(gatewaysim.Options{ProvisioningDelay: time.Hour})
+	addr, err := sim.Start("127.0.0.1:0", certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Stop)
+	cl, err := gateway.FromCredentials(addr, certs.CACert, certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	ids := map[string]string{}
+	for i := range 10 {
+		name := fmt.Sprintf("sb-%d", i)
+		sb, err := cl.Sandboxes.Create(ctx, name, &openshellv1.SandboxSpec{}, map[string]string{"app.kubernetes.io/managed-by": "openshell-operator",
+			"openshell.dev/namespace": "ns", "openshell.dev/name": name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = sb.GetMetadata().GetId()
+	}
+	events := make(chan event.GenericEvent, 100)
+	go func() {
+		for range events { //nolint:revive // drained only
+		}
+	}()
+	l := newObserver("gw", cl, ObserverOptions{Resync: time.Hour, PageSize: 100, MaxStreams: 1, FallbackInterval: fallback}, events)
+	go l.run()
+	t.Cleanup(l.stop)
+	for deadline := time.Now().Add(10 * time.Second); !l.isSynced(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("observer never listed")
+		}
+	}
+	lists := sim.CallCount("ListSandboxes")
+	for name, id := range ids {
+		l.await(name, id)
+	}
+	return sim, l, lists
+}
+
+// TestFallbackListsAreSpacedNotPerPoke: nine awaits over the stream bound wake the loop, but
+// it lists no sooner than the fallback interval after the last list (it used to list once
+// per poke: a list storm of N/page-size pages each during a burst).
+func TestFallbackListsAreSpacedNotPerPoke(t *testing.T) {
+	sim, _, lists := fallbackFixture(t, time.Hour)
+	time.Sleep(300 * time.Millisecond)
+	if got := sim.CallCount("ListSandboxes"); got != lists {
+		t.Fatalf("ListSandboxes calls went from %d to %d within the fallback interval", lists, got)
+	}
+}
+
+// TestFallbackListFollowsUnstreamedSandboxes: the wake still shortens the one-hour resync to
+// the fallback interval while awaited sandboxes have no stream.
+func TestFallbackListFollowsUnstreamedSandboxes(t *testing.T) {
+	sim, _, lists := fallbackFixture(t, 20*time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); sim.CallCount("ListSandboxes") < lists+2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no fallback list in 10s (ListSandboxes %d, was %d)", sim.CallCount("ListSandboxes"), lists)
+		}
+	}
+}

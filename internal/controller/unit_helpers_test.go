@@ -1,0 +1,107 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+)
+
+// Unit tests of reconcile branches: the kernel and a kind's steps against the fake API
+// client of controller-runtime and the in-memory fakeGateway, no kube-apiserver, no network.
+
+func unitScheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// fakeAPI is a fake API server client holding objs, with status subresources as on a real one.
+func fakeAPI(t *testing.T, objs ...client.Object) client.Client {
+	t.Helper()
+	return fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(objs...).
+		WithStatusSubresource(&v1alpha1.Sandbox{}, &v1alpha1.Provider{}, &v1alpha1.SandboxPolicy{},
+			&v1alpha1.InferenceRoute{}, &v1alpha1.GatewayConnection{}).
+		Build()
+}
+
+// recordedEvent is one event a test recorder saw.
+type recordedEvent struct{ Type, Reason, Message string }
+
+// eventLog records events (type, reason, message) in order.
+type eventLog struct {
+	mu     sync.Mutex
+	events []recordedEvent
+}
+
+func (l *eventLog) Eventf(_ runtime.Object, typ, reason, format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, recordedEvent{typ, reason, fmt.Sprintf(format, args...)})
+}
+
+func (l *eventLog) reasons() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.events))
+	for _, e := range l.events {
+		out = append(out, e.Type+"/"+e.Reason)
+	}
+	return out
+}
+
+// reconcileOnce runs one reconcile of key through k and returns the object as stored after it.
+func reconcileOnce[T object](t *testing.T, k *kernel[T], key types.NamespacedName) (T, ctrl.Result) {
+	t.Helper()
+	res, err := k.Reconcile(context.Background(), ctrl.Request{NamespacedName: key})
+	if err != nil {
+		t.Fatalf("reconcile %s: %v", key, err)
+	}
+	obj := k.New()
+	if err := k.Get(context.Background(), key, obj); err != nil {
+		var zero T
+		if client.IgnoreNotFound(err) == nil {
+			return zero, res
+		}
+		t.Fatalf("get %s: %v", key, err)
+	}
+	return obj, res
+}
+
+// conditionsOf reduces conditions to type=status/reason: message, for comparison.
+func conditionsOf(conds []metav1.Condition) []string {
+	out := make([]string, 0, len(conds))
+	for _, c := range conds {
+		out = append(out, fmt.Sprintf("%s=%s/%s: %s", c.Type, c.Status, c.Reason, c.Message))
+	}
+	return out
+}
+
+func keyOf(o client.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+func secretOf(ns, name string, data map[string]string) *corev1.Secret {
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string][]byte{}}
+	for k, v := range data {
+		s.Data[k] = []byte(v)
+	}
+	return s
+}

@@ -9,10 +9,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 die() { echo "release-snapshot: $*" >&2; exit 1; }
 
-if [[ ! -d cmd/kubectl-openshell ]]; then
-  echo "release-snapshot: cmd/kubectl-openshell is not in this checkout yet; skipping the dry run (goreleaser builds only the plugin)"
-  exit 0
-fi
 version="$(tr -d '[:space:]' < VERSION)"
 # goreleaser reads the repository URL from the git remote and, in a snapshot, falls back to
 # placeholder git facts (tag v0.0.0, commit "none") when there is none, as in a local clone
@@ -32,11 +28,9 @@ platforms="$(grep -c 'sha256:' dist/krew/openshell.yaml || true)"
 grep -q "version: ${snapshot}" dist/krew/openshell.yaml || die "dist/krew/openshell.yaml is not for ${snapshot}"
 # The committed krew manifest (plugins/openshell.yaml, the shape users install from a checkout)
 # names the same archives and binaries as the one goreleaser generates.
-if [[ -f plugins/openshell.yaml ]]; then
-  krew_files() { grep -E '^[ -]*(uri|bin):' "$1" | sed -e 's/^[ -]*//' -e 's/-snapshot//' | sort; }
-  diff <(krew_files dist/krew/openshell.yaml) <(krew_files plugins/openshell.yaml) >&2 ||
-    die "dist/krew/openshell.yaml (goreleaser) and plugins/openshell.yaml name different archives or binaries"
-fi
+krew_files() { grep -E '^[ -]*(uri|bin):' "$1" | sed -e 's/^[ -]*//' -e 's/-snapshot//' | sort; }
+diff <(krew_files dist/krew/openshell.yaml) <(krew_files plugins/openshell.yaml) >&2 ||
+  die "dist/krew/openshell.yaml (goreleaser) and plugins/openshell.yaml name different archives or binaries"
 
 bin="$(find dist -type f -name kubectl-openshell -path "*_$(go env GOOS)_$(go env GOARCH)*" | head -1)"
 [[ -n "${bin}" ]] || die "no kubectl-openshell for $(go env GOOS)/$(go env GOARCH) in dist/"

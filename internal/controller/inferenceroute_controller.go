@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
@@ -83,7 +84,7 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 	if err != nil {
 		return fail(connectionFailure(err))
 	}
-	providerName, why, err := attachProvider(ctx, gw.Providers, p, gwName)
+	providerName, why, err := attachProvider(ctx, gw.Providers, nil, p, gwName)
 	if err != nil {
 		return failCall("get provider", err)
 	}
@@ -101,27 +102,32 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 	}
 	if inferenceRouteInSync(live, want) {
 		ir.Status.RouteVersion = live.GetVersion()
-	} else {
-		if live != nil && live.GetProviderName() != want.GetProviderName() {
-			if f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName()); f != nil {
-				return fail(f)
-			}
-		}
-		resp, err := gw.Inference.Set(ctx, want)
-		if err != nil {
-			return failCall("set inference route", err)
-		}
-		if live != nil && ir.Status.RouteVersion != 0 {
-			record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
-				route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
-		} else {
-			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
-				route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
-		}
-		ir.Status.RouteVersion = resp.GetVersion()
-		ir.Status.Verified = resp.GetValidationPerformed()
-		ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
+		return r.ready(route, want)
 	}
+	if live != nil && live.GetProviderName() != want.GetProviderName() {
+		if f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName()); f != nil {
+			return fail(f)
+		}
+	}
+	resp, err := gw.Inference.Set(ctx, want)
+	if err != nil {
+		return failCall("set inference route", err)
+	}
+	if live != nil && ir.Status.RouteVersion != 0 {
+		record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
+			route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
+	} else {
+		record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
+			route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
+	}
+	ir.Status.RouteVersion = resp.GetVersion()
+	ir.Status.Verified = resp.GetValidationPerformed()
+	ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
+	return r.ready(route, want)
+}
+
+// ready is the converged step of a route.
+func (r *InferenceRouteReconciler) ready(route string, want *inferencev1.SetClusterInferenceRequest) step {
 	return step{outcome: readyOutcome(fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())),
 		RequeueAfter: r.resync()}
 }
@@ -222,8 +228,8 @@ func (r *InferenceRouteReconciler) resync() time.Duration {
 func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	k := newKernel(r.Client, kindInferenceRoute, func() *v1alpha1.InferenceRoute { return &v1alpha1.InferenceRoute{} },
 		kindSteps[*v1alpha1.InferenceRoute](r), r.Recorder, true, r.Backoff, r.Retry)
-	k.Uses = func(ir *v1alpha1.InferenceRoute) gatewayUse {
-		return gatewayUse{Connection: gatewayRefName(ir.Spec.GatewayRef), Routes: true}
+	k.Uses = func(_ context.Context, ir *v1alpha1.InferenceRoute) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(ir.Spec.GatewayRef), Routes: true}, true
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.InferenceRoute{}).

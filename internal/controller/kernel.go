@@ -87,10 +87,11 @@ type kernel[T object] struct {
 	Finalizer bool
 	// DependencyInterval is how soon a failure waiting on something else looks again.
 	DependencyInterval time.Duration
-	// Uses, for kinds whose objects name a GatewayConnection, says which one and whether
-	// the object claims a gateway-global route; the kernel admits the object's namespace
-	// (admission.go) before the finalizer and sync. Nil: the kind uses no gateway itself.
-	Uses func(T) gatewayUse
+	// Uses, for kinds whose objects reach a gateway, says through which GatewayConnection and
+	// whether the object claims a gateway-global route (ok false: nothing to admit yet, the
+	// kind's sync reports why); the kernel admits the object's namespace (admission.go)
+	// before the finalizer and sync. Nil: the kind uses no gateway.
+	Uses func(ctx context.Context, obj T) (use gatewayUse, ok bool)
 	// retries is the per-object exponential backoff of failed calls.
 	retries workqueue.TypedRateLimiter[reconcile.Request]
 }
@@ -132,8 +133,10 @@ func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	// admitted keeps its finalizer and gateway objects (narrowing a rule loses nothing), and
 	// its deletion still runs finalize above.
 	if k.Uses != nil {
-		if f := admit(ctx, k.Client, obj, k.Uses(obj)); f != nil {
-			return k.finish(ctx, req, obj.DeepCopyObject().(T), obj, fail(f))
+		if use, ok := k.Uses(ctx, obj); ok {
+			if f := admit(ctx, k.Client, obj, use); f != nil {
+				return k.finish(ctx, req, obj.DeepCopyObject().(T), obj, fail(f))
+			}
 		}
 	}
 	if k.Finalizer && controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {

@@ -64,6 +64,7 @@ type sandboxView interface {
 	PlatformEvents(gateway, id string) ([]*openshellv1.PlatformEvent, bool)
 	// Watching is true when changes arrive as events (list + streams), false in poll mode.
 	Watching() bool
+	providerLookup
 }
 
 // maxStreamedEvents bounds the platform events kept per followed sandbox (as EventTail).
@@ -198,6 +199,19 @@ func (o *Observers) RecordProvider(gw string, p *datamodelv1.Provider) {
 	if l := o.loop(gw); l != nil && p != nil {
 		l.recordProvider(p)
 	}
+}
+
+// ProviderMeta implements providerLookup: the metadata of a managed gateway provider as the
+// last list (or the Provider controller's last write) saw it.
+func (o *Observers) ProviderMeta(gw, name string) (*datamodelv1.ObjectMeta, bool) {
+	l := o.loop(gw)
+	if l == nil {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	md, ok := l.providers[name]
+	return md, ok
 }
 
 // observer is the loop of one gateway.

@@ -243,10 +243,21 @@ func findChunk(ctx context.Context, gw approvalsGateway, sandbox, id string) (*o
 	return nil, nil
 }
 
+// gatewayUse: a proposal acts on its Sandbox's gateway sandbox, so the Sandbox's connection
+// admits it (not ok while the Sandbox is missing: sync reports that).
+func (r *PolicyProposalReconciler) gatewayUse(ctx context.Context, p *v1alpha1.PolicyProposal) (gatewayUse, bool) {
+	sb := &v1alpha1.Sandbox{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.SandboxRef.Name}, sb); err != nil {
+		return gatewayUse{}, false
+	}
+	return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}, true
+}
+
 // SetupWithManager registers the controller.
 func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	k := newKernel(r.Client, kindPolicyProposal, func() *v1alpha1.PolicyProposal { return &v1alpha1.PolicyProposal{} },
 		kindSteps[*v1alpha1.PolicyProposal](r), r.Recorder, false, r.Backoff, r.Retry)
+	k.Uses = r.gatewayUse
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PolicyProposal{}).
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
@@ -254,6 +265,7 @@ func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Pokes != nil {
 		b = b.WatchesRawSource(source.Channel(r.Pokes, &handler.EnqueueRequestForObject{}))
 	}
+	b = watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.PolicyProposalList{} })
 	return b.Complete(k)
 }
 

@@ -234,8 +234,8 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindProvider, func() *v1alpha1.Provider { return &v1alpha1.Provider{} }, kindSteps[*v1alpha1.Provider](r),
 		r.Recorder, true, r.Backoff, r.Retry)
-	k.Uses = func(p *v1alpha1.Provider) gatewayUse {
-		return gatewayUse{Connection: gatewayRefName(p.Spec.GatewayRef)}
+	k.Uses = func(_ context.Context, p *v1alpha1.Provider) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(p.Spec.GatewayRef)}, true
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Provider{}).

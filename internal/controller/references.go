@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
@@ -69,16 +70,30 @@ func providerNotAttachable(p *v1alpha1.Provider, connection string) string {
 	return ""
 }
 
+// providerLookup is the observation loop's view of a gateway's managed providers.
+type providerLookup interface {
+	ProviderMeta(gateway, name string) (*datamodelv1.ObjectMeta, bool)
+}
+
 // attachProvider returns the gateway name a consumer on connection attaches for Provider p:
 // derived from p's namespace and name, never read from status (a tenant may write its own
 // status), and only when p is attachable and the gateway's provider object carries p's
 // ownership labels (UID included), so a squatted or foreign object of that name is never
 // attached. A "" name comes with why; err is a failed gateway call.
-func attachProvider(ctx context.Context, providers providerGateway, p *v1alpha1.Provider, connection string) (name, why string, err error) {
+//
+// seen, when non-nil, is the observation loop's list of managed gateway providers: a provider
+// it saw with p's ownership labels is attached without a call (steady-state resyncs make
+// none); anything else is asked of the gateway, so a stale list can only cost a call.
+func attachProvider(ctx context.Context, providers providerGateway, seen providerLookup, p *v1alpha1.Provider, connection string) (name, why string, err error) {
 	if why := providerNotAttachable(p, connection); why != "" {
 		return "", why, nil
 	}
 	name = GatewayName(p.Namespace, p.Name)
+	if seen != nil {
+		if md, ok := seen.ProviderMeta(connection, name); ok && OwnedBy(md.GetLabels(), p) {
+			return name, "", nil
+		}
+	}
 	gp, err := providers.Get(ctx, name)
 	switch {
 	case gateway.IsNotFound(err):

@@ -356,7 +356,7 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 			notReady = append(notReady, n)
 			continue
 		}
-		name, why, err := attachProvider(ctx, gwProviders, p, connection)
+		name, why, err := attachProvider(ctx, gwProviders, r.View, p, connection)
 		if err != nil {
 			return nil, gatewayFailure("get provider", err)
 		}
@@ -540,8 +540,8 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
 		r.Recorder, true, r.Backoff, r.transitional())
-	k.Uses = func(sb *v1alpha1.Sandbox) gatewayUse {
-		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}
+	k.Uses = func(_ context.Context, sb *v1alpha1.Sandbox) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}, true
 	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()

@@ -72,40 +72,55 @@ func ReadRBAC(root, namespace string) ([]*unstructured.Unstructured, error) {
 	}
 	var out []*unstructured.Unstructured
 	for _, res := range kust.Resources {
-		b, err := os.ReadFile(filepath.Join(dir, res))
+		objs, err := decodeManifests(filepath.Join(dir, res))
 		if err != nil {
-			return nil, fmt.Errorf("read config/rbac/%s: %w", res, err)
+			return nil, err
 		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
-		for {
-			var o unstructured.Unstructured
-			if err := dec.Decode(&o.Object); err != nil {
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				return nil, fmt.Errorf("decode config/rbac/%s: %w", res, err)
+		for _, o := range objs {
+			moveNamespace(o, namespace)
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// decodeManifests decodes every object of a multi-document YAML file.
+func decodeManifests(path string) ([]*unstructured.Unstructured, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var out []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	for {
+		var o unstructured.Unstructured
+		if err := dec.Decode(&o.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
 			}
-			if len(o.Object) == 0 {
-				continue
-			}
-			if o.GetNamespace() == kustomizeNamespace {
-				o.SetNamespace(namespace)
-			}
-			subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")
-			for _, s := range subjects {
-				if m, ok := s.(map[string]any); ok && m["namespace"] == kustomizeNamespace {
-					m["namespace"] = namespace
-				}
-			}
-			if subjects != nil {
-				if err := unstructured.SetNestedSlice(o.Object, subjects, "subjects"); err != nil {
-					return nil, fmt.Errorf("config/rbac/%s: %w", res, err)
-				}
-			}
+			return nil, fmt.Errorf("decode %s: %w", path, err)
+		}
+		if len(o.Object) > 0 {
 			out = append(out, &o)
 		}
 	}
-	return out, nil
+}
+
+// moveNamespace moves o and its binding subjects from the placeholder namespace to namespace.
+func moveNamespace(o *unstructured.Unstructured, namespace string) {
+	if o.GetNamespace() == kustomizeNamespace {
+		o.SetNamespace(namespace)
+	}
+	subjects, ok, _ := unstructured.NestedSlice(o.Object, "subjects")
+	if !ok {
+		return
+	}
+	for _, s := range subjects {
+		if m, ok := s.(map[string]any); ok && m["namespace"] == kustomizeNamespace {
+			m["namespace"] = namespace
+		}
+	}
+	_ = unstructured.SetNestedSlice(o.Object, subjects, "subjects")
 }
 
 // ServiceAccountConfig returns a REST config that authenticates to admin's API server as the

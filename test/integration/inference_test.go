@@ -54,6 +54,20 @@ func readyProvider(ns, name, typ string) *v1alpha1.Provider {
 	return p
 }
 
+// grantRoutesTo grants the suite connection's inference routes to namespace only, until the
+// spec ends.
+func grantRoutesTo(namespace string) {
+	patchConnection(func(gc *v1alpha1.GatewayConnection) {
+		gc.Spec.InferenceRoutes = &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromSelector,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": namespace}}}}
+	})
+	DeferCleanup(func() {
+		patchConnection(func(gc *v1alpha1.GatewayConnection) {
+			gc.Spec.InferenceRoutes = &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromAll}}
+		})
+	})
+}
+
 var _ = Describe("InferenceRoute", Ordered, func() {
 	// The gateway has one route of each name: these specs share the sandbox-system route and
 	// run in order.
@@ -124,8 +138,13 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 		readyProvider(ns, "openai", "openai")
 		list := &v1alpha1.InferenceRouteList{}
 		Expect(k8s.List(ctx, list)).To(Succeed())
-		Expect(list.Items).NotTo(BeEmpty(), "the previous spec's route still claims %s", route)
-		owner := list.Items[0]
+		var owner v1alpha1.InferenceRoute
+		for _, ir := range list.Items {
+			if ir.Spec.Route == route && meta.IsStatusConditionTrue(ir.Status.Conditions, v1alpha1.ConditionReady) {
+				owner = ir
+			}
+		}
+		Expect(owner.Name).NotTo(BeEmpty(), "the previous spec's route still claims %s", route)
 
 		second := inferenceRoute(ns, "second", route, "openai", "o3-mini")
 		Expect(k8s.Create(ctx, second)).To(Succeed())
@@ -176,6 +195,9 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 
 	It("reports an unsupported provider type before calling the gateway, and the gateway's FailedPrecondition and InvalidArgument clearly", func() {
 		ns := newNamespace()
+		// The route is still set for the previous spec's namespace, and is never handed over
+		// while that namespace is granted: grant this one only.
+		grantRoutesTo(ns)
 		readyProvider(ns, "github", "github")
 		readyProvider(ns, "openai", "openai")
 		sets := sim.CallCount("SetClusterInference")

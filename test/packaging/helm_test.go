@@ -156,6 +156,23 @@ func chartCases(t *testing.T) []chartCase {
 			return c
 		}(),
 		func() chartCase {
+			c := defaults(chartCase{name: "metrics serving certificate from a Secret", set: []string{"metrics.certSecretName=metrics-tls"}})
+			c.flags = map[string]string{"metrics-secure": "true", "metrics-cert-dir": "/etc/openshell-operator/metrics-certs"}
+			c.check = func(t *testing.T, r rendered) {
+				var d appsv1.Deployment
+				r.one(t, "Deployment", &d)
+				pod := d.Spec.Template.Spec
+				mgr := container(t, &pod, managerContainer)
+				if len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || pod.Volumes[0].Secret.SecretName != "metrics-tls" {
+					t.Errorf("volumes = %+v, want the Secret metrics-tls", pod.Volumes)
+				}
+				if len(mgr.VolumeMounts) != 1 || mgr.VolumeMounts[0].MountPath != "/etc/openshell-operator/metrics-certs" || !mgr.VolumeMounts[0].ReadOnly {
+					t.Errorf("volumeMounts = %+v, want the certificate read-only at --metrics-cert-dir", mgr.VolumeMounts)
+				}
+			}
+			return c
+		}(),
+		func() chartCase {
 			c := defaults(chartCase{name: "guardrails", set: []string{"guardrails.enabled=true", "guardrails.maxCPU=4",
 				"guardrails.allowGPU=false", "guardrails.allowedRuntimeClasses={gvisor,kata}"}, setJSON: []string{
 				`guardrails.namespaceSelector={"matchLabels":{"openshell.dev/tenant":"true"}}`}})

@@ -355,7 +355,11 @@ var _ = Describe("a tenant attacking the operator", func() {
 				HaveField("Status", metav1.ConditionTrue))
 			got, err := gw.Sandboxes.Get(ctx, controller.GatewayName(ns, "spoof"))
 			Expect(err).NotTo(HaveOccurred())
-			Expect(got.GetMetadata().GetLabels()).To(Equal(controller.OwnershipLabels(sb)))
+			labels := got.GetMetadata().GetLabels()
+			for k, v := range controller.OwnershipLabels(sb) {
+				Expect(labels).To(HaveKeyWithValue(k, v), "the operator's ownership labels, not the tenant's pod labels")
+			}
+			Expect(controller.OwnedBy(labels, sb)).To(BeTrue())
 		})
 
 		It("a gateway sandbox squatting a tenant's name is reported, never adopted or deleted", func(ctx SpecContext) {

@@ -449,12 +449,12 @@ func (h *harness) endState(ctx context.Context) []string {
 		}
 	}
 	for uid, o := range orphans {
-		if o.lost || o.id == "" {
+		if o.lost || o.uncertain {
 			continue
 		}
 		found := false
 		for _, sb := range s.gw[o.gw] {
-			found = found || sb.GetMetadata().GetId() == o.id
+			found = found || sb.GetMetadata().GetLabels()[v1alpha1.LabelUID] == string(uid)
 		}
 		if !found {
 			problems = append(problems, fmt.Sprintf("orphan %s (uid %s) deleted from %s: deletionPolicy Orphan must leave it", o.name, uid, Gateways[o.gw]))

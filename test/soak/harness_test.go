@@ -78,6 +78,9 @@ type orphan struct {
 	name, id   string
 	lost       bool // its gateway restarted empty since
 	resourceNS string
+	// uncertain: when the resource was deleted a recreation was pending or its sandbox was
+	// never seen, so there may have been nothing to leave behind.
+	uncertain bool
 }
 
 type outage struct {
@@ -551,7 +554,8 @@ func (h *harness) doAct(ctx context.Context, s Step) error {
 		delete(h.live, key)
 		delete(h.pendingOnDelete, key)
 		if sb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
-			h.orphans[sb.UID] = &orphan{gw: h.gwOf[sb.UID], name: sb.Status.GatewayName, id: h.lastID[sb.UID], resourceNS: s.NS}
+			h.orphans[sb.UID] = &orphan{gw: h.gwOf[sb.UID], name: sb.Status.GatewayName, id: h.lastID[sb.UID], resourceNS: s.NS,
+				uncertain: len(h.allow[sb.UID]) > 0 || h.lastID[sb.UID] == ""}
 		} else {
 			h.deleting[sb.UID] = h.gwOf[sb.UID]
 		}

@@ -225,7 +225,11 @@ func (h *harness) gwIndex(cr *v1alpha1.Sandbox) int {
 // orphaned on purpose or the deletion is still settling on the gateway.
 func (h *harness) checkGone(gw int, uid types.UID, sb *openshellv1.Sandbox, listedAt time.Time) {
 	h.mu.Lock()
-	_, orphaned := h.orphans[uid]
+	o, orphaned := h.orphans[uid]
+	if orphaned && !o.lost {
+		// Seen after its resource was deleted: from now on it must stay.
+		o.uncertain, o.id = false, sb.GetMetadata().GetId()
+	}
 	gone, deleted := h.goneSince[uid]
 	h.mu.Unlock()
 	if orphaned || !deleted || !gone.Before(listedAt) {

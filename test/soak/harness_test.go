@@ -665,8 +665,10 @@ func (h *harness) fault(ctx context.Context, idx int, s Step) {
 		mgrDuring := mgrBefore || h.mgrFaults > 0 || time.Since(h.mgrDisturb) < s.For
 		h.mu.Unlock()
 		o := outage{gw: s.GW, window: s.For, bound: callBound(objects, s.For), managerFaulted: mgrDuring}
+		var byMethod map[string]int
 		if err == nil && before != nil {
-			o.calls = total(after) - total(before)
+			o.calls = max(total(after)-total(before), 0) // a restart in the window resets the counters
+			byMethod = diff(after, before)
 			// A manager restart during the window legitimately starts every object's backoff over.
 			o.judged = !mgrDuring && !h.wasRestarted(s.GW, s.For)
 			if o.judged && o.calls > o.bound {
@@ -677,7 +679,7 @@ func (h *harness) fault(ctx context.Context, idx int, s Step) {
 		h.mu.Lock()
 		h.outages = append(h.outages, o)
 		h.mu.Unlock()
-		h.logf("end of outage #%d on %s: %d calls in %s (bound %d, judged %v)", idx, sim.name, o.calls, s.For, o.bound, o.judged)
+		h.logf("end of outage #%d on %s: %d calls in %s (bound %d, judged %v): %v", idx, sim.name, o.calls, s.For, o.bound, o.judged, byMethod)
 	case FaultStreamCut:
 		resp, err := http.Post("http://"+sim.admin+"/streams/cut", "application/json", nil)
 		if err != nil {

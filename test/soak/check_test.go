@@ -355,6 +355,10 @@ func (h *harness) final(ctx context.Context) {
 		}
 		sleep(ctx, 2*time.Second)
 	}
+	if ctx.Err() != nil {
+		h.logf("interrupted while converging: no end-state verdict")
+		return
+	}
 	h.mu.Lock()
 	lastFault := h.lastFault
 	h.mu.Unlock()

@@ -19,7 +19,9 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,17 +30,23 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	openshellv1alpha1 "github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/controller"
+	"github.com/openshell-operator/openshell-operator/internal/managercfg"
+	"github.com/openshell-operator/openshell-operator/internal/version"
 )
+
+// The manager creates TokenReviews and SubjectAccessReviews to authenticate and authorize
+// scrapes of its metrics endpoint under --metrics-secure (managercfg.MetricsOptions).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 var scheme = runtime.NewScheme()
 
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(openshellv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 }
 
 func main() {
@@ -51,6 +59,11 @@ func main() {
 		qps                  float64
 		burst                int
 		pprofAddr            string
+		metricsCertDir       string
+		leaderElectionID     string
+		watchNamespaces      string
+		clusterResourceNS    string
+		gatewaySelector      string
 		electionNamespace    string
 		leaseDuration        time.Duration
 		renewDeadline        time.Duration
@@ -73,7 +86,17 @@ func main() {
 	flag.DurationVar(&retryPeriod, "leader-election-retry-period", 2*time.Second,
 		"How often leader election actions are retried.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false,
-		"Serve metrics over HTTPS with authentication and authorization (needs RBAC for tokenreviews).")
+		"Serve metrics over HTTPS; every scrape needs a bearer token the API server authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview; bind the metrics-reader ClusterRole).")
+	flag.StringVar(&metricsCertDir, "metrics-cert-dir", "",
+		"Directory with tls.crt and tls.key for the secure metrics endpoint; empty or missing files: a self-signed certificate.")
+	flag.StringVar(&leaderElectionID, "leader-election-id", "openshell-operator.openshell.dev",
+		"Name of the leader election Lease; must differ between instances in one namespace.")
+	flag.StringVar(&watchNamespaces, "watch-namespaces", "",
+		"Comma-separated namespaces whose Sandboxes, Providers, SandboxPolicies, InferenceRoutes and Secrets this instance caches and reconciles; empty: all namespaces. GatewayConnections are cluster-scoped and not limited by it.")
+	flag.StringVar(&clusterResourceNS, "cluster-resource-namespace", "",
+		"Comma-separated namespaces where GatewayConnections' TLS and token Secrets and global policies must live; empty: $POD_NAMESPACE, else "+managercfg.DefaultClusterResourceNamespace+".")
+	flag.StringVar(&gatewaySelector, "gateway-connection-selector", "",
+		"Label selector of the GatewayConnections this instance serves (for example openshell.dev/operator-instance=team-a); empty: all. Instances must select disjoint connections.")
 	flag.StringVar(&ctrlOpts.ObservationMode, "observation-mode", controller.ObservationWatch,
 		"How gateway sandboxes are observed: watch (one paginated list per gateway and minute plus WatchSandbox streams for transitional sandboxes) or poll (GetSandbox per sandbox every 10 s while settling, 300 s when steady).")
 	// Defaults chosen with `make bench` (docs/performance.md): 8 workers and 200/400 keep
@@ -84,21 +107,42 @@ func main() {
 	flag.IntVar(&burst, "kube-api-burst", 400, "Kubernetes client burst.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
 		"Serve net/http/pprof on this address (for example 127.0.0.1:6060); empty disables it.")
+	printVersion := flag.Bool("version", false, "Print the version, commit and build date, then exit.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.String("manager"))
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
+
+	scope, err := parseScope(watchNamespaces, clusterResourceNS, gatewaySelector)
+	if err != nil {
+		setupLog.Error(err, "invalid flags")
+		os.Exit(2)
+	}
+	leaseID, err := managercfg.LeaderElectionID(leaderElectionID)
+	if err != nil {
+		setupLog.Error(err, "invalid flags")
+		os.Exit(2)
+	}
+	ctrlOpts.ClusterResourceNamespaces = scope.ClusterResourceNamespaces
+	setupLog.Info("scope", "watchNamespaces", scope.WatchNamespaces,
+		"clusterResourceNamespaces", scope.ClusterResourceNamespaces, "gatewayConnectionSelector", scope.GatewayConnectionSelector.String())
 
 	restCfg := ctrl.GetConfigOrDie()
 	restCfg.QPS, restCfg.Burst = float32(qps), burst
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr, SecureServing: secureMetrics},
+		Cache:                   managercfg.CacheOptions(scope),
+		Client:                  managercfg.ClientOptions(),
+		Metrics:                 managercfg.MetricsOptions(metricsAddr, secureMetrics, metricsCertDir),
 		HealthProbeBindAddress:  probeAddr,
 		PprofBindAddress:        pprofAddr,
 		LeaderElection:          enableLeaderElection,
-		LeaderElectionID:        "openshell-operator.openshell.dev",
+		LeaderElectionID:        leaseID,
 		LeaderElectionNamespace: electionNamespace,
 		LeaseDuration:           &leaseDuration,
 		RenewDeadline:           &renewDeadline,
@@ -126,4 +170,21 @@ func main() {
 		setupLog.Error(err, "manager exited with an error")
 		os.Exit(1)
 	}
+}
+
+// parseScope validates the scoping flags into a managercfg.Scope.
+func parseScope(watchNamespaces, clusterResourceNamespaces, gatewaySelector string) (managercfg.Scope, error) {
+	watch := managercfg.SplitList(watchNamespaces)
+	if err := managercfg.ValidateNamespaces("watch-namespaces", watch); err != nil {
+		return managercfg.Scope{}, err
+	}
+	crn, err := managercfg.ClusterResourceNamespaces(clusterResourceNamespaces, strings.TrimSpace(os.Getenv("POD_NAMESPACE")))
+	if err != nil {
+		return managercfg.Scope{}, err
+	}
+	sel, err := managercfg.ParseGatewayConnectionSelector(gatewaySelector)
+	if err != nil {
+		return managercfg.Scope{}, err
+	}
+	return managercfg.Scope{WatchNamespaces: watch, ClusterResourceNamespaces: crn, GatewayConnectionSelector: sel}, nil
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when anything generated (proto code, deepcopy, CRDs, RBAC, and their copies in the Helm
-# chart), go.mod/go.sum or formatting is stale, or when vet / golangci-lint complain. Run by
-# `make verify` and CI.
+# chart), go.mod/go.sum or formatting is stale, when vet / golangci-lint complain, or when the
+# GitHub workflows (actionlint; with shellcheck on PATH it also checks their run: scripts) or the
+# goreleaser configuration (goreleaser check) are invalid. Run by `make verify` and CI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,4 +22,7 @@ if [[ -n "${untracked}" ]]; then
 fi
 go vet ./...
 make --no-print-directory lint
+make --no-print-directory actionlint goreleaser
+bin/actionlint
+bin/goreleaser check -q
 echo "verify: clean"

@@ -15,3 +15,6 @@ func (o *SandboxPolicy) GetCommonStatus() *CommonStatus { return &o.Status.Commo
 
 // GetCommonStatus returns the status fields every kind shares.
 func (o *InferenceRoute) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }
+
+// GetCommonStatus returns the status fields every kind shares.
+func (o *PolicyProposal) GetCommonStatus() *CommonStatus { return &o.Status.CommonStatus }

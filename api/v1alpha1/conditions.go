@@ -38,6 +38,12 @@ const (
 	ReasonPolicyRejected       = "PolicyRejected"
 	ReasonUnsupportedProvider  = "UnsupportedProvider"
 	ReasonSandboxError         = "SandboxError"
+	// ReasonNamespaceNotAllowed: the GatewayConnection's spec.namespaces (or, for an
+	// InferenceRoute, spec.inferenceRoutes.namespaces) does not admit the object's namespace.
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonReferenceNotAllowed: a GatewayConnection names a Secret or SandboxPolicy outside
+	// the operator's cluster resource namespaces (--cluster-resource-namespace).
+	ReasonReferenceNotAllowed = "ReferenceNotAllowed"
 )
 
 // Finalizer is added to every object the operator mirrors on a gateway.
@@ -50,6 +56,9 @@ const (
 	LabelNamespace = "openshell.dev/namespace"
 	LabelName      = "openshell.dev/name"
 	LabelUID       = "openshell.dev/uid"
+	// LabelGeneration is the resource generation a gateway sandbox was created for. A
+	// manager whose cache is older than that (a paused former leader) leaves it alone.
+	LabelGeneration = "openshell.dev/generation"
 )
 
 // DefaultGatewayConnection is the connection used when gatewayRef is omitted.

@@ -1,7 +1,10 @@
 package v1alpha1
 
 import (
+	"fmt"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // GatewayConnectionSpec says how to reach one OpenShell gateway.
@@ -40,6 +43,79 @@ type GatewayConnectionSpec struct {
 	// reference deletes the global policy.
 	// +optional
 	GlobalPolicyRef *NamespacedObjectReference `json:"globalPolicyRef,omitempty"`
+	// Namespaces says from which namespaces Sandboxes, Providers and InferenceRoutes may use
+	// this gateway (name it in spec.gatewayRef). Default: from All, every namespace.
+	// +kubebuilder:default={from: All}
+	// +optional
+	Namespaces *AllowedNamespaces `json:"namespaces,omitempty"`
+	// InferenceRoutes says who may claim the gateway-global inference routes
+	// (inference.local, sandbox-system), which answer for every sandbox of the gateway.
+	// Default: nobody, so an InferenceRoute is refused until an administrator grants its
+	// namespace here.
+	// +kubebuilder:default={namespaces: {from: None}}
+	// +optional
+	InferenceRoutes *InferenceRouteGrant `json:"inferenceRoutes,omitempty"`
+}
+
+// NamespacesFrom says which namespaces an AllowedNamespaces rule admits.
+// +kubebuilder:validation:Enum=All;Selector;None
+type NamespacesFrom string
+
+// The values of AllowedNamespaces.From.
+const (
+	// NamespacesFromAll admits every namespace.
+	NamespacesFromAll NamespacesFrom = "All"
+	// NamespacesFromSelector admits the namespaces whose labels match the selector.
+	NamespacesFromSelector NamespacesFrom = "Selector"
+	// NamespacesFromNone admits no namespace.
+	NamespacesFromNone NamespacesFrom = "None"
+)
+
+// AllowedNamespaces selects namespaces, in the shape of Gateway API's
+// allowedRoutes.namespaces. Namespaces carry the label kubernetes.io/metadata.name with their
+// name, so a selector can list namespaces by name.
+// +kubebuilder:validation:XValidation:rule="self.from == 'Selector' ? has(self.selector) : !has(self.selector)",message="selector is required with from: Selector and not allowed otherwise"
+type AllowedNamespaces struct {
+	// From is All (every namespace), Selector (those matching selector) or None.
+	From NamespacesFrom `json:"from"`
+	// Selector of the admitted namespaces' labels, with from: Selector. An empty selector
+	// matches every namespace.
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn'] ? (has(e.values) && size(e.values) > 0) : (e.operator in ['Exists', 'DoesNotExist'] && (!has(e.values) || size(e.values) == 0)))",message="matchExpressions: In and NotIn need values; Exists and DoesNotExist take none; no other operator exists"
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// Admits reports whether a namespace with these labels is admitted; a nil rule takes
+// fallback (the field's default, for objects read without API server defaulting). A selector
+// the API server let through but labels cannot parse admits nothing and returns the error.
+func (a *AllowedNamespaces) Admits(nsLabels map[string]string, fallback NamespacesFrom) (bool, error) {
+	from := fallback
+	if a != nil {
+		from = a.From
+	}
+	switch from {
+	case NamespacesFromAll:
+		return true, nil
+	case NamespacesFromSelector:
+		if a == nil || a.Selector == nil {
+			return false, nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(a.Selector)
+		if err != nil {
+			return false, fmt.Errorf("namespace selector: %w", err)
+		}
+		return sel.Matches(labels.Set(nsLabels)), nil
+	default:
+		return false, nil
+	}
+}
+
+// InferenceRouteGrant grants the claim of the gateway-global inference routes.
+type InferenceRouteGrant struct {
+	// Namespaces whose InferenceRoutes may claim a route of this gateway.
+	// +kubebuilder:default={from: None}
+	// +optional
+	Namespaces *AllowedNamespaces `json:"namespaces,omitempty"`
 }
 
 // GatewayTLS points at the Secret holding the client certificate.

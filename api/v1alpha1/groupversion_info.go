@@ -1,5 +1,5 @@
 // Package v1alpha1 contains the openshell.dev/v1alpha1 API: GatewayConnection, Provider,
-// Sandbox, SandboxPolicy and InferenceRoute.
+// Sandbox, SandboxPolicy, InferenceRoute and PolicyProposal.
 // +kubebuilder:object:generate=true
 // +groupName=openshell.dev
 package v1alpha1

@@ -34,9 +34,18 @@ type SandboxSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="gatewayRef is immutable"
 	// +optional
 	GatewayRef GatewayReference `json:"gatewayRef,omitempty"`
-	// Image is the OCI image the sandbox boots; the gateway's default image when empty.
+	// Image is the OCI image the sandbox boots; the gateway's default image when empty. It
+	// must be an image reference as container runtimes parse it (the grammar of
+	// github.com/distribution/reference): [registry[:port]/]path[:tag][@digest], with
+	// lowercase path components, a tag of at most 128 letters, digits, '_', '.' and '-' (not
+	// starting with '.' or '-'), and a sha256, sha384 or sha512 digest in lowercase hex of
+	// the algorithm's length.
 	// +kubebuilder:validation:MaxLength=1024
-	// +kubebuilder:validation:Pattern=`^\S+$`
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^(?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:[.](?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]*:[a-fA-F0-9:]*\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@(?:sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$')`,message="image must be an OCI image reference: [registry[:port]/]path[:tag][@digest] with a lowercase path, for example ghcr.io/example/agent:1.2 or busybox@sha256:<64 hex digits>"
+	// Runtimes limit the repository path (the name without registry, tag and digest) to 255
+	// characters after normalising it: a one-component name on Docker Hub gains library/.
+	// +kubebuilder:validation:XValidation:rule="!self.find('^(?:[^/@]+/)*[^:/@]+').contains('/') ? size(self.find('^(?:[^/@]+/)*[^:/@]+')) + 8 <= 255 : (self.find('^[^/@]+').matches('^[a-z0-9_-]+$') && self.find('^[^/@]+') != 'localhost') ? size(self.find('^(?:[^/@]+/)*[^:/@]+')) <= 255 : size(self.find('^(?:[^/@]+/)*[^:/@]+')) - size(self.find('^[^/@]+')) - 1 + (self.find('^(?:[^/@]+/)*[^:/@]+').matches('^(index[.])?docker[.]io/[^/]+$') ? 8 : 0) <= 255",message="image repository path (without registry, tag and digest; library/ is added to a one-component Docker Hub name) must be at most 255 characters"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-f0-9]{64}$')",message="image must be a reference, not a 64-character image ID"
 	// +optional
 	Image string `json:"image,omitempty"`
 	// Environment variables for processes in the sandbox. The variables the gateway sets
@@ -155,6 +164,12 @@ type SandboxPolicyState struct {
 	// overriding this one's.
 	// +optional
 	GlobalPolicyVersion uint32 `json:"globalPolicyVersion,omitempty"`
+	// ApprovedRulesNotInSpec counts the rules approved through PolicyProposals that the
+	// Sandbox's spec (or its SandboxPolicy) does not contain yet. The operator keeps them in
+	// the desired policy, so a resync never reverts an approval; commit the output of
+	// `kubectl openshell policy export` to bring this back to 0.
+	// +optional
+	ApprovedRulesNotInSpec int32 `json:"approvedRulesNotInSpec,omitempty"`
 }
 
 // SandboxStatus is what the gateway reports of the sandbox.

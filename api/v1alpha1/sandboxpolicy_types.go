@@ -137,8 +137,14 @@ type NetworkEndpoint struct {
 	// +kubebuilder:validation:MaxItems=256
 	// +optional
 	Rules []L7Rule `json:"rules,omitempty"`
-	// AllowedIPs restrict the resolved addresses (CIDRs or IPs).
+	// AllowedIPs restrict the resolved addresses: IP addresses (10.0.0.5, 2001:db8::5) or
+	// CIDRs (10.0.0.0/8, 2001:db8::/32; host bits may be set, as the gateway allows).
+	// Written forms the gateway's parser takes but nothing should write are refused too:
+	// leading zeros (010.0.0.0/8, 10.0.0.0/08) and IPv4-mapped IPv6 (::ffff:10.0.0.1),
+	// which never matches the IPv4 address a host resolves to.
 	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=64
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self) || isCIDR(self)",message="allowedIps entries must be IP addresses or CIDRs, for example 10.0.0.5, 10.0.0.0/8 or 2001:db8::/32"
 	// +optional
 	AllowedIPs []string `json:"allowedIps,omitempty"`
 	// DenyRules are L7 deny rules evaluated before allow rules.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
+	"github.com/openshell-operator/openshell-operator/internal/version"
 )
 
 func main() {
@@ -35,12 +36,17 @@ func run() error {
 		tokenFile     = flag.String("bearer-token-file", "", "require this bearer token (file content) on every RPC but Health")
 		probe         = flag.String("inference-probe", "loopback", "which inference endpoints SetClusterInference verification connects to: loopback (others are taken as verified without a connection), all, none")
 		fakeInference = flag.String("fake-inference-listen", "", "loopback address to serve a fake OpenAI/Anthropic-compatible inference endpoint on (empty disables it)")
+		printVersion  = flag.Bool("version", false, "print the version, commit and build date, then exit")
 		opts          gatewaysim.Options
 	)
 	flag.DurationVar(&opts.ProvisioningDelay, "provisioning-delay", 2*time.Second, "time a new sandbox stays PROVISIONING")
 	flag.DurationVar(&opts.DeletionDelay, "deletion-delay", time.Second, "time a deleted sandbox stays DELETING")
 	flag.DurationVar(&opts.PolicyPollInterval, "policy-poll-interval", time.Second, "simulated supervisor poll interval (policy PENDING -> LOADED)")
 	flag.Parse()
+	if *printVersion {
+		fmt.Println(version.String("gatewaysim"))
+		return nil
+	}
 	var err error
 	if opts.InferenceProbe, err = gatewaysim.ParseInferenceProbe(*probe); err != nil {
 		return fmt.Errorf("--inference-probe: %w", err)

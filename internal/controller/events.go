@@ -30,7 +30,6 @@ const (
 	eventPolicyUpdated       = "PolicyUpdated"
 	eventRouteSet            = "RouteSet"
 	eventRouteLeft           = "RouteLeftConfigured"
-	eventRouteHandedOver     = "RouteHandedOver"
 	eventSettingApplied      = "SettingApplied"
 	eventSettingDeleted      = "SettingDeleted"
 	eventGlobalPolicyApplied = "GlobalPolicyApplied"

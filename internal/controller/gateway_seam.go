@@ -61,8 +61,19 @@ type configGateway interface {
 	GatewayConfig(ctx context.Context) (*sandboxv1.GetGatewayConfigResponse, error)
 }
 
+// approvalsGateway is what the PolicyProposal kind calls (draft policy chunks).
+type approvalsGateway interface {
+	GetDraft(ctx context.Context, sandbox, statusFilter string) (*openshellv1.GetDraftPolicyResponse, error)
+	Approve(ctx context.Context, sandbox, chunkID string) (*openshellv1.ApproveDraftChunkResponse, error)
+	Reject(ctx context.Context, sandbox, chunkID, reason string) error
+	Edit(ctx context.Context, sandbox, chunkID string, rule *sandboxv1.NetworkPolicyRule) error
+	Undo(ctx context.Context, sandbox, chunkID string) (*openshellv1.UndoDraftChunkResponse, error)
+	Clear(ctx context.Context, sandbox string) (uint32, error)
+}
+
 // gatewayAPI is one gateway as the reconcilers see it.
 type gatewayAPI struct {
+	Approvals approvalsGateway
 	Sandboxes sandboxGateway
 	Events    platformEventReader
 	Providers providerGateway
@@ -77,7 +88,7 @@ type gatewayAPI struct {
 // apiOf is the gatewayAPI of a real client.
 func apiOf(cl *gateway.Client) gatewayAPI {
 	return gatewayAPI{
-		Sandboxes: cl.Sandboxes, Events: clientEvents{cl}, Providers: cl.Providers,
+		Approvals: cl.Approvals, Sandboxes: cl.Sandboxes, Events: clientEvents{cl}, Providers: cl.Providers,
 		Policies: cl.Policies, Inference: cl.Inference, Config: cl, client: cl,
 	}
 }

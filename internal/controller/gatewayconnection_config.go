@@ -118,6 +118,10 @@ func (r *GatewayConnectionReconciler) syncGlobalPolicy(ctx context.Context, gw g
 		gc.Status.GlobalPolicyVersion, gc.Status.GlobalPolicyHash = 0, ""
 		return nil
 	}
+	// A tenant-editable policy would govern every sandbox of the gateway.
+	if f := clusterReference("spec.globalPolicyRef", ref.Namespace, r.clusterResourceNamespaces()); f != nil {
+		return f
+	}
 	sp := &v1alpha1.SandboxPolicy{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, sp); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -42,6 +42,12 @@ type GatewayConnectionReconciler struct {
 	Now func() time.Time
 	// Observers runs the observation loop of each Ready connection (nil: none).
 	Observers *Observers
+	// SecretReader reads the TLS and token Secrets; SetupAll passes the manager's uncached
+	// API reader, so no Secret value sits in an informer. Nil: the Client.
+	SecretReader client.Reader
+	// ClusterResourceNamespaces are the only namespaces the connection's Secrets and global
+	// policy may be in (default DefaultClusterResourceNamespace).
+	ClusterResourceNamespaces []string
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=gatewayconnections,verbs=get;list;watch
@@ -69,6 +75,14 @@ func (r *GatewayConnectionReconciler) sync(ctx context.Context, gc *v1alpha1.Gat
 // connect reads the TLS and token Secrets, ensures the client and probes the gateway.
 func (r *GatewayConnectionReconciler) connect(ctx context.Context, gc *v1alpha1.GatewayConnection) (gatewayAPI, step) {
 	ref := gc.Spec.TLS.SecretRef
+	if f := clusterReference("spec.tls.secretRef", ref.Namespace, r.clusterResourceNamespaces()); f != nil {
+		return gatewayAPI{}, fail(f)
+	}
+	if a := gc.Spec.Auth; a != nil {
+		if f := clusterReference("spec.auth.tokenSecretRef", a.TokenSecretRef.Namespace, r.clusterResourceNamespaces()); f != nil {
+			return gatewayAPI{}, fail(f)
+		}
+	}
 	secret, err := r.secret(ctx, ref.Namespace, ref.Name)
 	if err != nil {
 		return gatewayAPI{}, fail(failed(v1alpha1.ReasonProgressing, "reading TLS Secret: "+err.Error(), retryBackoff))
@@ -132,9 +146,20 @@ func (r *GatewayConnectionReconciler) forget(key types.NamespacedName) {
 	}
 }
 
+func (r *GatewayConnectionReconciler) clusterResourceNamespaces() []string {
+	if len(r.ClusterResourceNamespaces) > 0 {
+		return r.ClusterResourceNamespaces
+	}
+	return []string{DefaultClusterResourceNamespace}
+}
+
 func (r *GatewayConnectionReconciler) secret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	reader := r.SecretReader
+	if reader == nil {
+		reader = r.Client
+	}
 	s := &corev1.Secret{}
-	if err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+	if err := reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
@@ -163,7 +188,7 @@ func (r *GatewayConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		kindSteps[*v1alpha1.GatewayConnection](r), r.Recorder, false, r.Backoff, 0)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.GatewayConnection{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesSecret))).
+		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesSecret))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesGlobalPolicy))).
 		Named("gatewayconnection").
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).

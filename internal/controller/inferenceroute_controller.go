@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
@@ -41,7 +42,10 @@ type InferenceRouteReconciler struct {
 // +kubebuilder:rbac:groups=openshell.dev,resources=inferenceroutes/finalizers,verbs=update
 // +kubebuilder:rbac:groups=openshell.dev,resources=providers,verbs=get;list;watch
 
-// sync reads the live route and calls SetClusterInference only when it differs.
+// sync reads the live route and calls SetClusterInference only when it differs. Only
+// claimants from namespaces the connection grants routes to count (the kernel has already
+// refused this one if its namespace is not granted); the oldest of them owns the route, and a
+// route set for another granted namespace is never taken over.
 func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.InferenceRoute) step {
 	all := &v1alpha1.InferenceRouteList{}
 	if err := r.List(ctx, all); err != nil {
@@ -49,10 +53,22 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 	}
 	route := inferenceRouteName(ir)
 	gwName := gatewayRefName(ir.Spec.GatewayRef)
-	if owner := routeOwner(ir, all.Items); owner != nil && owner.UID != ir.UID {
+	gc := &v1alpha1.GatewayConnection{}
+	if err := r.Get(ctx, types.NamespacedName{Name: gwName}, gc); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return fail(failed(v1alpha1.ReasonProgressing, "reading the GatewayConnection: "+err.Error(), retryBackoff))
+		}
+		gc = nil
+	}
+	claimants, f := r.grantedClaimants(ctx, gc, all.Items)
+	if f != nil {
+		return fail(f)
+	}
+	if owner := routeOwner(ir, claimants); owner != nil && owner.UID != ir.UID {
+		// Names no other claimant: it may be another tenant's.
 		return fail(failed(v1alpha1.ReasonConflict,
-			fmt.Sprintf("route %s of GatewayConnection %s is managed by the older InferenceRoute %s/%s; this one takes over when that one is deleted",
-				route, gwName, owner.Namespace, owner.Name), retryOnChange))
+			fmt.Sprintf("route %s of GatewayConnection %s is claimed by an older InferenceRoute; a route is never handed over automatically", route, gwName),
+			retryOnChange))
 	}
 	p := &v1alpha1.Provider{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ir.Namespace, Name: ir.Spec.ProviderRef.Name}, p); err != nil {
@@ -61,14 +77,21 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 		}
 		p = nil
 	}
-	if bad := inferenceProviderCheck(ir, p); bad != nil {
+	if bad := inferenceProviderCheck(ir, p, gwName); bad != nil {
 		return fail(fromOutcome(bad))
 	}
 	gw, err := r.Gateways.Get(gwName)
 	if err != nil {
 		return fail(connectionFailure(err))
 	}
-	want := inferenceRequest(ir, p.Status.GatewayName)
+	providerName, why, err := attachProvider(ctx, gw.Providers, nil, p, gwName)
+	if err != nil {
+		return failCall("get provider", err)
+	}
+	if why != "" {
+		return fail(failed(v1alpha1.ReasonDependencyNotReady, why, retryDependency))
+	}
+	want := inferenceRequest(ir, providerName)
 	live, err := gw.Inference.Get(ctx, route)
 	switch {
 	case gateway.IsNotFound(err) || gateway.IsFailedPrecondition(err):
@@ -79,43 +102,116 @@ func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.Infere
 	}
 	if inferenceRouteInSync(live, want) {
 		ir.Status.RouteVersion = live.GetVersion()
-	} else {
-		resp, err := gw.Inference.Set(ctx, want)
-		if err != nil {
-			return failCall("set inference route", err)
-		}
-		if live != nil && ir.Status.RouteVersion != 0 {
-			record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
-				route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
-		} else {
-			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
-				route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
-		}
-		ir.Status.RouteVersion = resp.GetVersion()
-		ir.Status.Verified = resp.GetValidationPerformed()
-		ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
+		return r.ready(route, want)
 	}
+	if live != nil && live.GetProviderName() != want.GetProviderName() {
+		if f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName()); f != nil {
+			return fail(f)
+		}
+	}
+	resp, err := gw.Inference.Set(ctx, want)
+	if err != nil {
+		return failCall("set inference route", err)
+	}
+	if live != nil && ir.Status.RouteVersion != 0 {
+		record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
+			route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
+	} else {
+		record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
+			route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
+	}
+	ir.Status.RouteVersion = resp.GetVersion()
+	ir.Status.Verified = resp.GetValidationPerformed()
+	ir.Status.ValidatedEndpoints = validatedEndpoints(resp.GetValidatedEndpoints())
+	return r.ready(route, want)
+}
+
+// ready is the converged step of a route.
+func (r *InferenceRouteReconciler) ready(route string, want *inferencev1.SetClusterInferenceRequest) step {
 	return step{outcome: readyOutcome(fmt.Sprintf("route %s serves model %s through provider %s", route, want.GetModelId(), want.GetProviderName())),
 		RequeueAfter: r.resync()}
 }
 
-// finalize releases the finalizer. The gateway has no delete RPC, so the route stays
-// configured: the event says so, or names the claimant that takes over.
-func (r *InferenceRouteReconciler) finalize(ctx context.Context, ir *v1alpha1.InferenceRoute) step {
-	all := &v1alpha1.InferenceRouteList{}
-	if err := r.List(ctx, all); err != nil {
-		return fail(failed(v1alpha1.ReasonProgressing, "listing inference routes: "+err.Error(), retryBackoff))
+// grantedClaimants keeps the routes whose namespace the connection grants inference routes
+// to; without a connection (not found) the kind fails later on Gateways.Get anyway.
+func (r *InferenceRouteReconciler) grantedClaimants(ctx context.Context, gc *v1alpha1.GatewayConnection, all []v1alpha1.InferenceRoute) ([]v1alpha1.InferenceRoute, *failure) {
+	if gc == nil {
+		return all, nil
 	}
+	granted := map[string]bool{}
+	out := make([]v1alpha1.InferenceRoute, 0, len(all))
+	for _, c := range all {
+		ok, seen := granted[c.Namespace]
+		if !seen {
+			g, f := r.routesGranted(ctx, gc, c.Namespace)
+			if f != nil {
+				return nil, f
+			}
+			ok, granted[c.Namespace] = g, g
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// routesGranted reports whether gc grants its inference routes to namespace; a namespace
+// that no longer exists is not granted.
+func (r *InferenceRouteReconciler) routesGranted(ctx context.Context, gc *v1alpha1.GatewayConnection, namespace string) (bool, *failure) {
+	ns := namespaceMeta()
+	if err := r.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, failed(v1alpha1.ReasonProgressing, "reading a namespace: "+err.Error(), retryBackoff)
+	}
+	return admission(gc, namespace, ns.GetLabels(), gatewayUse{Connection: gc.Name, Routes: true}) == nil, nil
+}
+
+// heldElsewhere refuses to overwrite a live route that points at a provider of another
+// namespace still granted the routes, or at a provider the operator does not manage: a route
+// changes hands only when an administrator revokes the holder's grant. A route whose provider
+// is gone from the gateway serves nothing and may be set.
+func (r *InferenceRouteReconciler) heldElsewhere(ctx context.Context, gw gatewayAPI, gc *v1alpha1.GatewayConnection, ir *v1alpha1.InferenceRoute, providerName string) *failure {
+	route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
+	gp, err := gw.Providers.Get(ctx, providerName)
+	switch {
+	case gateway.IsNotFound(err):
+		return nil
+	case err != nil:
+		return gatewayFailure("get the route's provider", err)
+	}
+	labels := gp.GetMetadata().GetLabels()
+	if labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
+		return failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("route %s of GatewayConnection %s points at a provider the operator does not manage; it is left untouched", route, gwName), retryOnChange)
+	}
+	holder := labels[v1alpha1.LabelNamespace]
+	if holder == ir.Namespace || gc == nil {
+		return nil
+	}
+	granted, f := r.routesGranted(ctx, gc, holder)
+	if f != nil {
+		return f
+	}
+	if granted {
+		return failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("route %s of GatewayConnection %s is set for another namespace and is never handed over automatically; a platform administrator releases it by revoking that namespace's grant (spec.inferenceRoutes.namespaces)", route, gwName),
+			retryOnChange)
+	}
+	return nil
+}
+
+// finalize releases the finalizer. The gateway has no delete RPC, so the route stays
+// configured; the event says so. It is not handed to another claimant, which is not named:
+// it may be another tenant's.
+func (r *InferenceRouteReconciler) finalize(_ context.Context, ir *v1alpha1.InferenceRoute) step {
 	if ir.Status.RouteVersion != 0 && readyReason(ir.Status.Conditions) != v1alpha1.ReasonConflict {
 		route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
-		if next := routeOwner(ir, all.Items); next != nil {
-			record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteHandedOver, "route %s of GatewayConnection %s is now managed by InferenceRoute %s/%s",
-				route, gwName, next.Namespace, next.Name)
-		} else {
-			record(r.Recorder, ir, corev1.EventTypeWarning, eventRouteLeft,
-				"the gateway has no delete RPC: route %s of GatewayConnection %s stays configured (model %s, version %d); point it elsewhere with another InferenceRoute",
-				route, gwName, ir.Spec.Model, ir.Status.RouteVersion)
-		}
+		record(r.Recorder, ir, corev1.EventTypeWarning, eventRouteLeft,
+			"the gateway has no delete RPC: route %s of GatewayConnection %s stays configured (model %s, version %d); point it elsewhere with another InferenceRoute",
+			route, gwName, ir.Spec.Model, ir.Status.RouteVersion)
 	}
 	return step{Release: true}
 }
@@ -132,7 +228,10 @@ func (r *InferenceRouteReconciler) resync() time.Duration {
 func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	k := newKernel(r.Client, kindInferenceRoute, func() *v1alpha1.InferenceRoute { return &v1alpha1.InferenceRoute{} },
 		kindSteps[*v1alpha1.InferenceRoute](r), r.Recorder, true, r.Backoff, r.Retry)
-	return ctrl.NewControllerManagedBy(mgr).
+	k.Uses = func(_ context.Context, ir *v1alpha1.InferenceRoute) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(ir.Spec.GatewayRef), Routes: true}, true
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.InferenceRoute{}).
 		Watches(&v1alpha1.InferenceRoute{}, handler.EnqueueRequestsFromMapFunc(r.routesMatching(func(ir *v1alpha1.InferenceRoute, o client.Object) bool {
 			other := o.(*v1alpha1.InferenceRoute)
@@ -145,8 +244,8 @@ func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return gatewayRefName(ir.Spec.GatewayRef) == o.GetName()
 		})), builder.WithPredicates(connectionReadinessChanged)).
 		Named("inferenceroute").
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
-		Complete(k)
+		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()})
+	return watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.InferenceRouteList{} }).Complete(k)
 }
 
 // routesMatching maps an object to the InferenceRoutes for which match holds. Routes are

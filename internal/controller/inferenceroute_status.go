@@ -55,7 +55,7 @@ func claimsBefore(a, b *v1alpha1.InferenceRoute) bool {
 
 // inferenceProviderCheck reports, before any gateway call, why a Provider cannot back a
 // route; nil when it can.
-func inferenceProviderCheck(ir *v1alpha1.InferenceRoute, p *v1alpha1.Provider) *outcome {
+func inferenceProviderCheck(ir *v1alpha1.InferenceRoute, p *v1alpha1.Provider, connection string) *outcome {
 	ref := ir.Spec.ProviderRef.Name
 	if p == nil {
 		return &outcome{Reason: v1alpha1.ReasonDependencyNotReady, Message: fmt.Sprintf("Provider %q not found in namespace %s", ref, ir.Namespace)}
@@ -64,8 +64,8 @@ func inferenceProviderCheck(ir *v1alpha1.InferenceRoute, p *v1alpha1.Provider) *
 		return &outcome{Stalled: true, Reason: v1alpha1.ReasonUnsupportedProvider,
 			Message: fmt.Sprintf("Provider %q has type %q; the gateway routes inference only to types %s", ref, p.Spec.Type, strings.Join(inferenceProviderTypes, ", "))}
 	}
-	if p.Status.GatewayName == "" {
-		return &outcome{Reason: v1alpha1.ReasonDependencyNotReady, Message: fmt.Sprintf("Provider %q is not on the gateway yet", ref)}
+	if why := providerNotAttachable(p, connection); why != "" {
+		return &outcome{Reason: v1alpha1.ReasonDependencyNotReady, Message: why}
 	}
 	return nil
 }

@@ -60,8 +60,16 @@ func TestRouteOwner(t *testing.T) {
 
 func TestInferenceProviderCheck(t *testing.T) {
 	ir := route("ns", "r", "", time.Now())
+	// provider is Ready for its current generation on the default connection when gwName is
+	// set (the gateway name itself is never read: it is derived); not Ready otherwise.
 	provider := func(typ, gwName string) *v1alpha1.Provider {
-		return &v1alpha1.Provider{Spec: v1alpha1.ProviderSpec{Type: typ}, Status: v1alpha1.ProviderStatus{GatewayName: gwName}}
+		p := &v1alpha1.Provider{Spec: v1alpha1.ProviderSpec{Type: typ}, Status: v1alpha1.ProviderStatus{GatewayName: gwName}}
+		p.Generation = 2
+		if gwName != "" {
+			p.Status.ObservedGeneration = 2
+			p.Status.Conditions = []metav1.Condition{{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: 2}}
+		}
+		return p
 	}
 	cases := []struct {
 		name   string
@@ -79,7 +87,7 @@ func TestInferenceProviderCheck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := inferenceProviderCheck(&ir, tc.p)
+			got := inferenceProviderCheck(&ir, tc.p, v1alpha1.DefaultGatewayConnection)
 			if tc.reason == "" {
 				if got != nil {
 					t.Fatalf("want no failure, got %+v", got)

@@ -87,6 +87,11 @@ type kernel[T object] struct {
 	Finalizer bool
 	// DependencyInterval is how soon a failure waiting on something else looks again.
 	DependencyInterval time.Duration
+	// Uses, for kinds whose objects reach a gateway, says through which GatewayConnection and
+	// whether the object claims a gateway-global route (ok false: nothing to admit yet, the
+	// kind's sync reports why); the kernel admits the object's namespace (admission.go)
+	// before the finalizer and sync. Nil: the kind uses no gateway.
+	Uses func(ctx context.Context, obj T) (use gatewayUse, ok bool)
 	// retries is the per-object exponential backoff of failed calls.
 	retries workqueue.TypedRateLimiter[reconcile.Request]
 }
@@ -123,6 +128,16 @@ func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 			return ctrl.Result{}, k.release(ctx, obj)
 		}
 		return k.finish(ctx, req, orig, obj, st)
+	}
+	// Not admitted: no finalizer, no sync, so no gateway call names the object. One already
+	// admitted keeps its finalizer and gateway objects (narrowing a rule loses nothing), and
+	// its deletion still runs finalize above.
+	if k.Uses != nil {
+		if use, ok := k.Uses(ctx, obj); ok {
+			if f := admit(ctx, k.Client, obj, use); f != nil {
+				return k.finish(ctx, req, obj.DeepCopyObject().(T), obj, fail(f))
+			}
+		}
 	}
 	if k.Finalizer && controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {
 		if err := k.Update(ctx, obj); err != nil {

@@ -14,6 +14,7 @@ const (
 	kindSandbox           = "Sandbox"
 	kindSandboxPolicy     = "SandboxPolicy"
 	kindInferenceRoute    = "InferenceRoute"
+	kindPolicyProposal    = "PolicyProposal"
 )
 
 // setupMetrics registers the scrape-time collectors that read from the manager's cache (the

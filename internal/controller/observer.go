@@ -64,6 +64,7 @@ type sandboxView interface {
 	PlatformEvents(gateway, id string) ([]*openshellv1.PlatformEvent, bool)
 	// Watching is true when changes arrive as events (list + streams), false in poll mode.
 	Watching() bool
+	providerLookup
 }
 
 // maxStreamedEvents bounds the platform events kept per followed sandbox (as EventTail).
@@ -76,8 +77,11 @@ type Observers struct {
 	events chan event.GenericEvent
 	// providerEvents carries the Providers whose gateway provider changed or vanished.
 	providerEvents chan event.GenericEvent
-	mu             sync.Mutex
-	loops          map[string]*observer
+	// draftEvents carries the Sandboxes whose draft policy may have changed: every managed
+	// sandbox at each list, and a sandbox whose stream announced a draft update.
+	draftEvents chan event.GenericEvent
+	mu          sync.Mutex
+	loops       map[string]*observer
 }
 
 // NewObservers returns the registry; Events must be consumed by the Sandbox controller.
@@ -92,7 +96,7 @@ func NewObservers(opts ObserverOptions) *Observers {
 		opts.MaxStreams = defaultMaxStreams
 	}
 	return &Observers{opts: opts, events: make(chan event.GenericEvent, 4096), providerEvents: make(chan event.GenericEvent, 1024),
-		loops: map[string]*observer{}}
+		draftEvents: make(chan event.GenericEvent, 4096), loops: map[string]*observer{}}
 }
 
 // Events is the channel of sandboxes whose observed state changed.
@@ -104,6 +108,10 @@ func (o *Observers) Watching() bool { return true }
 // ProviderEvents is the channel of Providers whose gateway provider changed or vanished
 // (drift the Provider controller heals without polling each provider).
 func (o *Observers) ProviderEvents() <-chan event.GenericEvent { return o.providerEvents }
+
+// DraftEvents is the channel of Sandboxes whose draft policy chunks may have changed, for
+// the PolicyProposal discovery (the gateway has no list of drafts across sandboxes).
+func (o *Observers) DraftEvents() <-chan event.GenericEvent { return o.draftEvents }
 
 // ensure runs the loop of a gateway with cl, restarting it when the client changed (a
 // re-dial) and listing at once when the gateway came back.
@@ -118,7 +126,7 @@ func (o *Observers) ensure(name string, cl *gateway.Client) {
 		l.stop()
 	}
 	l := newObserver(name, cl, o.opts, o.events)
-	l.providerEvents = o.providerEvents
+	l.providerEvents, l.draftEvents = o.providerEvents, o.draftEvents
 	o.loops[name] = l
 	go l.run()
 }
@@ -193,6 +201,19 @@ func (o *Observers) RecordProvider(gw string, p *datamodelv1.Provider) {
 	}
 }
 
+// ProviderMeta implements providerLookup: the metadata of a managed gateway provider as the
+// last list (or the Provider controller's last write) saw it.
+func (o *Observers) ProviderMeta(gw, name string) (*datamodelv1.ObjectMeta, bool) {
+	l := o.loop(gw)
+	if l == nil {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	md, ok := l.providers[name]
+	return md, ok
+}
+
 // observer is the loop of one gateway.
 type observer struct {
 	name   string
@@ -209,6 +230,7 @@ type observer struct {
 	waiting        map[string]string // name -> id
 	streams        map[string]context.CancelFunc
 	providerEvents chan<- event.GenericEvent
+	draftEvents    chan<- event.GenericEvent
 	// providers are the managed gateway providers' metadata (resource version, ownership
 	// labels) at the last list, plus those the Provider controller converged since.
 	providers       map[string]*datamodelv1.ObjectMeta
@@ -317,7 +339,23 @@ func (l *observer) list() error {
 	for _, sb := range changed {
 		l.emit(sb)
 	}
+	for _, sb := range fresh {
+		l.emitDraft(sb)
+	}
 	return nil
+}
+
+// emitDraft enqueues the Sandbox of a gateway sandbox for the draft discovery.
+func (l *observer) emitDraft(sb *openshellv1.Sandbox) {
+	labels := sb.GetMetadata().GetLabels()
+	ns, name := labels[v1alpha1.LabelNamespace], labels[v1alpha1.LabelName]
+	if l.draftEvents == nil || ns == "" || name == "" {
+		return
+	}
+	select {
+	case l.draftEvents <- event.GenericEvent{Object: &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}}:
+	case <-l.ctx.Done():
+	}
 }
 
 // listProviders lists the managed gateway providers and enqueues the Providers whose
@@ -531,6 +569,15 @@ func (l *observer) follow(ctx context.Context, name, id string) {
 				log.V(1).Info("sandbox stream ended; the list takes over", "error", err.Error())
 			}
 			return
+		}
+		if ev.GetDraftPolicyUpdate() != nil {
+			l.mu.Lock()
+			sb := l.view[name]
+			l.mu.Unlock()
+			if sb != nil {
+				l.emitDraft(sb)
+			}
+			continue
 		}
 		if pe := ev.GetEvent(); pe != nil {
 			events = append(events, pe)

@@ -45,6 +45,9 @@ type ProviderReconciler struct {
 	// DriftEvents delivers Providers whose gateway provider changed or vanished (from the
 	// observation loop's provider list); nil without one.
 	DriftEvents <-chan event.GenericEvent
+	// SecretReader reads the credentials Secret; SetupAll passes the manager's uncached API
+	// reader. Nil: the Client.
+	SecretReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=providers,verbs=get;list;watch;update;patch
@@ -60,8 +63,12 @@ type providerRecorder interface {
 
 // sync reads the credentials Secret, then creates or updates the gateway provider.
 func (r *ProviderReconciler) sync(ctx context.Context, p *v1alpha1.Provider) step {
+	reader := r.SecretReader
+	if reader == nil {
+		reader = r.Client
+	}
 	secret := &corev1.Secret{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.CredentialsSecretRef.Name}, secret)
+	err := reader.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: p.Spec.CredentialsSecretRef.Name}, secret)
 	if apierrors.IsNotFound(err) {
 		secret = nil
 	} else if err != nil {
@@ -227,9 +234,12 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindProvider, func() *v1alpha1.Provider { return &v1alpha1.Provider{} }, kindSteps[*v1alpha1.Provider](r),
 		r.Recorder, true, r.Backoff, r.Retry)
+	k.Uses = func(_ context.Context, p *v1alpha1.Provider) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(p.Spec.GatewayRef)}, true
+	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Provider{}).
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.providersForSecret)).
+		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.providersForSecret)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(r.providersForConnection)).
 		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(providersOfSandbox)).
 		Named("provider").
@@ -237,6 +247,7 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.DriftEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.DriftEvents, &handler.EnqueueRequestForObject{}))
 	}
+	b = watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.ProviderList{} })
 	return b.Complete(k)
 }
 

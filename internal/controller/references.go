@@ -2,13 +2,19 @@ package controller
 
 import (
 	"context"
+	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
 // gatewayRefName is the GatewayConnection a resource uses ("default" when unset).
@@ -48,4 +54,63 @@ func requestsOf[T any, P interface {
 		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}})
 	}
 	return out
+}
+
+// providerNotAttachable says why Provider p cannot be attached by a consumer on connection,
+// from the API object alone: it must be on the same GatewayConnection and Ready for its
+// current generation. "" when it may be (the gateway check in attachProvider follows).
+func providerNotAttachable(p *v1alpha1.Provider, connection string) string {
+	if gatewayRefName(p.Spec.GatewayRef) != connection {
+		return fmt.Sprintf("Provider %q is on another GatewayConnection", p.Name)
+	}
+	ready := meta.FindStatusCondition(p.Status.Conditions, v1alpha1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != p.Generation || p.Status.ObservedGeneration != p.Generation {
+		return fmt.Sprintf("Provider %q is not Ready for its current generation", p.Name)
+	}
+	return ""
+}
+
+// providerLookup is the observation loop's view of a gateway's managed providers.
+type providerLookup interface {
+	ProviderMeta(gateway, name string) (*datamodelv1.ObjectMeta, bool)
+}
+
+// attachProvider returns the gateway name a consumer on connection attaches for Provider p:
+// derived from p's namespace and name, never read from status (a tenant may write its own
+// status), and only when p is attachable and the gateway's provider object carries p's
+// ownership labels (UID included), so a squatted or foreign object of that name is never
+// attached. A "" name comes with why; err is a failed gateway call.
+//
+// seen, when non-nil, is the observation loop's list of managed gateway providers: a provider
+// it saw with p's ownership labels is attached without a call (steady-state resyncs make
+// none); anything else is asked of the gateway, so a stale list can only cost a call.
+func attachProvider(ctx context.Context, providers providerGateway, seen providerLookup, p *v1alpha1.Provider, connection string) (name, why string, err error) {
+	if why := providerNotAttachable(p, connection); why != "" {
+		return "", why, nil
+	}
+	name = GatewayName(p.Namespace, p.Name)
+	if seen != nil {
+		if md, ok := seen.ProviderMeta(connection, name); ok && OwnedBy(md.GetLabels(), p) {
+			return name, "", nil
+		}
+	}
+	gp, err := providers.Get(ctx, name)
+	switch {
+	case gateway.IsNotFound(err):
+		return "", fmt.Sprintf("Provider %q is not on the gateway", p.Name), nil
+	case err != nil:
+		return "", "", err
+	case !OwnedBy(gp.GetMetadata().GetLabels(), p):
+		return "", fmt.Sprintf("the gateway provider of Provider %q is not owned by it", p.Name), nil
+	}
+	return name, "", nil
+}
+
+// secretMeta is an empty Secret as metadata only: Secrets are watched this way to re-enqueue
+// their dependents, and read uncached, so no Secret value is held in an informer and memory
+// does not grow with Secrets the operator never uses.
+func secretMeta() *metav1.PartialObjectMetadata {
+	s := &metav1.PartialObjectMetadata{}
+	s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return s
 }

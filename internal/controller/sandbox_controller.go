@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,7 +140,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		obs.Failure = failed(v1alpha1.ReasonDependencyNotReady, fmt.Sprintf("GatewayConnection %q: %v", refs.Connection, err), retryDependency)
 		return r.transitional()
 	}
-	desired, f := r.desiredSpec(ctx, sb)
+	desired, f := r.desiredSpec(ctx, sb, obs, gw.Providers, refs.Connection)
 	if f != nil {
 		obs.Failure = f
 		return r.transitional()
@@ -171,6 +172,13 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 // update recreates the sandbox, or attaches and detaches providers and pushes the policy in
 // place.
 func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, cur *openshellv1.Sandbox, obs *sandboxObservation) time.Duration {
+	if newer := stampedGeneration(cur); newer > sb.Generation {
+		// Leader election does not fence a paused process: a former leader resuming with a
+		// stale cache must not undo what the current one wrote for a newer generation.
+		obs.Failure = failed(v1alpha1.ReasonProgressing, fmt.Sprintf(
+			"the gateway sandbox was created for generation %d, newer than the %d this operator has seen; waiting for its cache", newer, sb.Generation), retryBackoff)
+		return 0
+	}
 	diff := diffSandboxSpec(desired, cur.GetSpec())
 	if diff.NeedsRecreate() {
 		if sb.Spec.UpdateStrategy == v1alpha1.UpdateStrategyOnDelete {
@@ -216,10 +224,22 @@ func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alp
 	return 0
 }
 
+// stampedGeneration is the resource generation a gateway sandbox was created for (0 when
+// it carries none: created by an older operator).
+func stampedGeneration(sb *openshellv1.Sandbox) int64 {
+	g, err := strconv.ParseInt(sb.GetMetadata().GetLabels()[v1alpha1.LabelGeneration], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return g
+}
+
 // create creates the gateway sandbox; a sandboxID in status means it vanished (heal),
 // unless the operator itself deleted it to recreate it.
 func (r *SandboxReconciler) create(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, obs *sandboxObservation) time.Duration {
-	created, err := gw.Sandboxes.Create(ctx, refs.Name, desired, OwnershipLabels(sb))
+	labels := OwnershipLabels(sb)
+	labels[v1alpha1.LabelGeneration] = strconv.FormatInt(sb.Generation, 10)
+	created, err := gw.Sandboxes.Create(ctx, refs.Name, desired, labels)
 	if gateway.IsAlreadyExists(err) {
 		// Lost a race with ourselves or someone else (or a crash before the status write):
 		// read it so the next reconcile does not rely on a view that missed it.
@@ -316,7 +336,7 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb
 }
 
 // desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady.
-func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox) (*openshellv1.SandboxSpec, *failure) {
+func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation, gwProviders providerGateway, connection string) (*openshellv1.SandboxSpec, *failure) {
 	providers := map[string]*v1alpha1.Provider{}
 	for _, n := range sb.Spec.Providers {
 		p := &v1alpha1.Provider{}
@@ -329,7 +349,23 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		}
 		providers[n] = p
 	}
-	names, notReady := resolveSandboxProviders(sb.Spec.Providers, providers)
+	var names, notReady []string
+	for _, n := range sb.Spec.Providers {
+		p, ok := providers[n]
+		if !ok {
+			notReady = append(notReady, n)
+			continue
+		}
+		name, why, err := attachProvider(ctx, gwProviders, r.View, p, connection)
+		if err != nil {
+			return nil, gatewayFailure("get provider", err)
+		}
+		if why != "" {
+			notReady = append(notReady, n)
+			continue
+		}
+		names = append(names, name)
+	}
 	if len(notReady) > 0 {
 		return nil, failed(v1alpha1.ReasonDependencyNotReady, "providers not ready on the gateway: "+strings.Join(notReady, ", "), retryDependency)
 	}
@@ -345,6 +381,11 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		}
 		policySpec = &sp.Spec
 	}
+	policySpec, notInSpec, f := r.withApprovedRules(ctx, sb, policySpec)
+	if f != nil {
+		return nil, f
+	}
+	obs.ApprovedRulesNotInSpec = &notInSpec
 	policy, err := sandboxPolicyToGateway(policySpec)
 	if err != nil {
 		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
@@ -499,6 +540,9 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
 		r.Recorder, true, r.Backoff, r.transitional())
+	k.Uses = func(_ context.Context, sb *v1alpha1.Sandbox) (gatewayUse, bool) {
+		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}, true
+	}
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.Sandbox{}, sandboxProviderIndex, func(o client.Object) []string {
@@ -541,6 +585,7 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Sandbox{}).
 		Watches(&v1alpha1.Provider{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxProviderIndex, true))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxPolicyIndex, true))).
+		Watches(&v1alpha1.PolicyProposal{}, handler.EnqueueRequestsFromMapFunc(proposalSandbox)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
 			builder.WithPredicates(connectionReadinessChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: r.Backoff.rateLimiter()}).
@@ -548,5 +593,6 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.ViewEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.ViewEvents, &handler.EnqueueRequestForObject{}))
 	}
+	b = watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.SandboxList{} })
 	return b.Complete(k)
 }

@@ -249,21 +249,6 @@ func sandboxPolicyToGateway(spec *v1alpha1.SandboxPolicySpec) (*sandboxv1.Sandbo
 	return out, nil
 }
 
-// resolveSandboxProviders maps the CR's provider names to gateway provider names, in the
-// CR's order. Names whose Provider is missing or not yet on the gateway are returned in
-// notReady.
-func resolveSandboxProviders(names []string, providers map[string]*v1alpha1.Provider) (gatewayNames, notReady []string) {
-	for _, n := range names {
-		p, ok := providers[n]
-		if !ok || p.Status.GatewayName == "" {
-			notReady = append(notReady, n)
-			continue
-		}
-		gatewayNames = append(gatewayNames, p.Status.GatewayName)
-	}
-	return gatewayNames, notReady
-}
-
 // sandboxDesiredSpec maps the CR to the gateway spec. providerNames are resolved gateway
 // names; policy is the resolved policy (inline or referenced), nil for none.
 func sandboxDesiredSpec(sb *v1alpha1.Sandbox, providerNames []string, policy *sandboxv1.SandboxPolicy) (*openshellv1.SandboxSpec, error) {

@@ -226,19 +226,6 @@ func TestSandboxPolicyToGateway(t *testing.T) {
 	}
 }
 
-func TestResolveSandboxProviders(t *testing.T) {
-	prov := func(gw string) *v1alpha1.Provider {
-		p := &v1alpha1.Provider{}
-		p.Status.GatewayName = gw
-		return p
-	}
-	providers := map[string]*v1alpha1.Provider{"a": prov("ns-a-1"), "b": prov(""), "c": prov("ns-c-2")}
-	got, notReady := resolveSandboxProviders([]string{"c", "a", "b", "missing"}, providers)
-	if !slices.Equal(got, []string{"ns-c-2", "ns-a-1"}) || !slices.Equal(notReady, []string{"b", "missing"}) {
-		t.Fatalf("got %q notReady %q", got, notReady)
-	}
-}
-
 func TestSandboxDesiredSpec(t *testing.T) {
 	sb := &v1alpha1.Sandbox{Spec: v1alpha1.SandboxSpec{
 		Image: "img:1", Environment: map[string]string{"A": "1"}, LogLevel: "debug", GPU: true, GPUDevice: "0",

@@ -44,6 +44,9 @@ type sandboxObservation struct {
 	Deleting bool
 	// Failure is the error of this reconcile, if any.
 	Failure *failure
+	// ApprovedRulesNotInSpec counts approved proposal rules the spec lacks (nil: not
+	// computed this reconcile, the previous count stays).
+	ApprovedRulesNotInSpec *int32
 }
 
 // sandboxDerivedStatus is the outcome of status derivation.
@@ -148,6 +151,9 @@ func deriveSandboxStatus(prev v1alpha1.SandboxStatus, o sandboxObservation) sand
 		if st.Policy != nil {
 			st.Policy.GlobalPolicyVersion = o.GlobalPolicyVersion
 		}
+	}
+	if st.Policy != nil && o.ApprovedRulesNotInSpec != nil {
+		st.Policy.ApprovedRulesNotInSpec = *o.ApprovedRulesNotInSpec
 	}
 	out.Status = st
 	return out

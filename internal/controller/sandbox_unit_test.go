@@ -291,3 +291,32 @@ func TestSandboxFinalize(t *testing.T) {
 		t.Fatalf("Orphan releases without a call: %v %v", sb, g.calls)
 	}
 }
+
+// TestSandboxStaleLeaderLeavesNewerSandboxAlone is the regression of the soak's finding: a
+// former leader resuming with a stale cache (generation 1) sees the sandbox the current
+// leader created for generation 2 as drift. It must neither recreate nor update it.
+func TestSandboxStaleLeaderLeavesNewerSandboxAlone(t *testing.T) {
+	name := GatewayName("team", "agent")
+	conns, g := oneGateway()
+	labels := OwnershipLabels(unitSandbox())
+	labels[v1alpha1.LabelGeneration] = "2"
+	g.sandboxes[name] = &openshellv1.Sandbox{Metadata: &datamodelv1.ObjectMeta{Name: name, Id: "id-new", Labels: labels},
+		Spec:   &openshellv1.SandboxSpec{Template: &openshellv1.SandboxTemplate{Image: "example.com/agent:2"}},
+		Status: &openshellv1.SandboxStatus{Phase: openshellv1.SandboxPhase_SANDBOX_PHASE_READY}}
+	stale := unitSandbox(func(sb *v1alpha1.Sandbox) { sb.Status.SandboxID = "id-old" }) // generation 1, image :1
+	k, _ := sandboxKernel(fakeAPI(t, stale), conns, &eventLog{})
+	sb, _ := reconcileOnce(t, k, keyOf(stale))
+	if got := readyReason(sb.Status.Conditions); got != v1alpha1.ReasonProgressing {
+		t.Fatalf("reason %s, want Progressing (waiting for the cache)", got)
+	}
+	if g.calls["Sandboxes.Delete"]+g.calls["Sandboxes.Create"]+g.calls["Sandboxes.AttachProvider"]+g.calls["Policies.Update"] != 0 {
+		t.Fatalf("a stale manager wrote to the gateway: %v", g.calls)
+	}
+	// The sandbox a manager creates carries the generation it was created for.
+	conns, g = oneGateway()
+	k, _ = sandboxKernel(fakeAPI(t, unitSandbox(func(sb *v1alpha1.Sandbox) { sb.Generation = 5 })), conns, &eventLog{})
+	reconcileOnce(t, k, keyOf(unitSandbox()))
+	if got := g.sandboxes[name].GetMetadata().GetLabels()[v1alpha1.LabelGeneration]; got != "5" {
+		t.Fatalf("generation label %q, want 5", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 )
 
@@ -17,6 +18,9 @@ func (pollView) Record(string, *openshellv1.Sandbox)                {}
 func (pollView) Await(string, string, string)                       {}
 func (pollView) Settle(string, string)                              {}
 func (pollView) Watching() bool                                     { return false }
+func (pollView) ProviderMeta(string, string) (*datamodelv1.ObjectMeta, bool) {
+	return nil, false
+}
 func (pollView) PlatformEvents(string, string) ([]*openshellv1.PlatformEvent, bool) {
 	return nil, false
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
@@ -34,6 +35,10 @@ type Options struct {
 	// Backoff spaces the retries of failed reconciles of every controller (default
 	// exponential from 500ms, capped at 5m).
 	Backoff Backoff
+	// ClusterResourceNamespaces are the only namespaces GatewayConnections may take their TLS
+	// and token Secrets and global policy from (default DefaultClusterResourceNamespace):
+	// cert-manager's cluster resource namespace, since those objects govern every tenant.
+	ClusterResourceNamespaces []string
 }
 
 // DefaultMaxConcurrentReconciles is the Sandbox controller's default worker count, chosen
@@ -85,15 +90,18 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("set up metrics: %w", err)
 	}
 	// core/v1 events: what `kubectl describe` shows and Argo CD / Flux users read.
-	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck
+	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck // core/v1 events are what kubectl describe, Argo CD and Flux show
 	if err := (&GatewayConnectionReconciler{
 		Client: mgr.GetClient(), Connections: conns, Recorder: recorder("gatewayconnection-controller"), ProbeInterval: opts.ProbeInterval,
 		Observers: observers, Backoff: opts.Backoff,
+		// Secrets are read uncached and watched as metadata only (see secretMeta).
+		SecretReader: mgr.GetAPIReader(), ClusterResourceNamespaces: opts.ClusterResourceNamespaces,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up GatewayConnection controller: %w", err)
 	}
 	pr := &ProviderReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("provider-controller"), Retry: opts.Retry, Backoff: opts.Backoff,
+		SecretReader: mgr.GetAPIReader(),
 	}
 	if observers != nil {
 		pr.Observed, pr.DriftEvents = observers, observers.ProviderEvents()
@@ -117,6 +125,21 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 		Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"), Backoff: opts.Backoff,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up SandboxPolicy controller: %w", err)
+	}
+	pokes := make(chan event.GenericEvent, 1024)
+	if err := (&PolicyProposalReconciler{
+		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"), Backoff: opts.Backoff,
+		Retry: opts.Retry, Pokes: pokes,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up PolicyProposal controller: %w", err)
+	}
+	drafts := &PolicyDraftReconciler{Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"),
+		Resync: opts.Resync, Pokes: pokes}
+	if observers != nil {
+		drafts.Drafts = observers.DraftEvents()
+	}
+	if err := drafts.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up PolicyProposal discovery: %w", err)
 	}
 	if err := (&InferenceRouteReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),

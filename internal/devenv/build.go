@@ -27,16 +27,30 @@ func Build(ctx context.Context, root string, log io.Writer) (Binaries, error) {
 func BuildInto(ctx context.Context, root, dir string, log io.Writer) (Binaries, error) {
 	b := Binaries{Manager: filepath.Join(dir, "manager"), Simulator: filepath.Join(dir, "gatewaysim")}
 	for _, t := range []struct{ out, pkg string }{{b.Manager, "./cmd"}, {b.Simulator, "./cmd/gatewaysim"}} {
-		_, _ = fmt.Fprintf(log, "==> building %s (the first build can take a few minutes)\n", t.pkg)
-		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", t.out, t.pkg)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return Binaries{}, fmt.Errorf("build %s: %w", t.pkg, err)
+		if err := build(ctx, root, t.out, t.pkg, log); err != nil {
+			return Binaries{}, err
 		}
-		_, _ = fmt.Fprintf(log, "==> built %s in %s\n", t.out, time.Since(start).Round(time.Second))
 	}
 	return b, nil
+}
+
+// BuildSimulator compiles only the simulator into root/bin, for runs whose manager binary comes
+// from elsewhere (the e2e suite runs the one in the image).
+func BuildSimulator(ctx context.Context, root string, log io.Writer) (string, error) {
+	out := filepath.Join(root, "bin", "gatewaysim")
+	return out, build(ctx, root, out, "./cmd/gatewaysim", log)
+}
+
+func build(ctx context.Context, root, out, pkg string, log io.Writer) error {
+	_, _ = fmt.Fprintf(log, "==> building %s (the first build can take a few minutes)\n", pkg)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build %s: %w", pkg, err)
+	}
+	_, _ = fmt.Fprintf(log, "==> built %s in %s\n", out, time.Since(start).Round(time.Second))
+	return nil
 }
 
 // RunScript runs a repository script (such as hack/setup-envtest.sh) from root and returns its

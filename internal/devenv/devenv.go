@@ -48,6 +48,9 @@ type Env struct {
 	opts Options
 	// Kubeconfig is the path of an admin kubeconfig for the apiserver.
 	Kubeconfig string
+	// ManagerKubeconfig is the manager's kubeconfig: its ServiceAccount's token, with the
+	// permissions config/rbac grants.
+	ManagerKubeconfig string
 	// CertDir holds the simulator's ca.crt, server.*, tls.crt and tls.key.
 	CertDir string
 	// GatewayAddr and AdminAddr are the simulator's gRPC and admin addresses.
@@ -64,6 +67,10 @@ type Env struct {
 	procs     []*exec.Cmd
 	processes []*Process
 }
+
+// operatorNamespace is where the operator runs, its client Secret lives and config/rbac's
+// namespaced objects go.
+const operatorNamespace = "openshell-system"
 
 var listenLine = regexp.MustCompile(`gatewaysim listening grpc=(\S+) admin=(\S+)`)
 
@@ -97,6 +104,18 @@ func Start(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if err := e.storeClientSecret(ctx, cs); err != nil {
+		return nil, err
+	}
+
+	// The manager runs as its ServiceAccount with exactly config/rbac's roles, never as an
+	// admin: a missing permission fails the demo and e2e instead of hiding.
+	e.logf("installing config/rbac and running the operator as its ServiceAccount")
+	saCfg, err := InstallOperatorRBAC(ctx, e.Config, opts.Root, operatorNamespace)
+	if err != nil {
+		return nil, err
+	}
+	e.ManagerKubeconfig = filepath.Join(opts.WorkDir, "manager.kubeconfig")
+	if err := WriteKubeconfig(saCfg, e.ManagerKubeconfig); err != nil {
 		return nil, err
 	}
 
@@ -221,9 +240,10 @@ func (e *Env) startManager() error {
 	if err != nil {
 		return fmt.Errorf("manager log: %w", err)
 	}
-	cmd := exec.Command(e.opts.ManagerBin, append([]string{"--kubeconfig", e.Kubeconfig,
+	cmd := exec.Command(e.opts.ManagerBin, append([]string{"--kubeconfig", e.ManagerKubeconfig,
 		"--metrics-bind-address", e.MetricsAddr, "--health-probe-bind-address", e.ProbeAddr}, e.opts.ManagerArgs...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "POD_NAMESPACE="+operatorNamespace)
 	e.logf("starting the operator (metrics http://%s/metrics, probes http://%s/readyz, log %s)", e.MetricsAddr, e.ProbeAddr, logPath)
 	if err := e.spawn(cmd); err != nil {
 		return fmt.Errorf("start manager: %w", err)

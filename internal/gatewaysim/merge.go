@@ -28,61 +28,75 @@ func alwaysBlockedHost(host string) bool {
 	return false
 }
 
+// validateMergeOp applies the parse rules of merge_operations[i] (semantics §2.3).
 func validateMergeOp(i int, op *openshellv1.PolicyMergeOperation) error {
-	bad := func(format string, args ...any) error {
-		return status.Errorf(codes.InvalidArgument, "merge_operations[%d]: %s", i, fmt.Sprintf(format, args...))
-	}
+	var msg string
 	switch o := op.GetOperation().(type) {
 	case *openshellv1.PolicyMergeOperation_AddRule:
-		if strings.TrimSpace(o.AddRule.GetRuleName()) == "" {
-			return bad("add_rule requires rule_name")
-		}
-		if len(o.AddRule.GetRule().GetEndpoints()) == 0 {
-			return bad("add_rule requires at least one endpoint")
-		}
-		for _, ep := range o.AddRule.GetRule().GetEndpoints() {
-			if alwaysBlockedHost(ep.GetHost()) {
-				return bad("host %q is always blocked", ep.GetHost())
-			}
-			for _, ipStr := range ep.GetAllowedIps() {
-				if alwaysBlockedHost(strings.Split(ipStr, "/")[0]) {
-					return bad("allowed_ips entry %q is always blocked", ipStr)
-				}
-			}
-		}
+		msg = addRuleProblem(o.AddRule)
 	case *openshellv1.PolicyMergeOperation_RemoveEndpoint:
 		if o.RemoveEndpoint.GetHost() == "" || o.RemoveEndpoint.GetPort() == 0 {
-			return bad("remove_endpoint requires host and a non-zero port")
+			msg = "remove_endpoint requires host and a non-zero port"
 		}
 	case *openshellv1.PolicyMergeOperation_RemoveRule:
 		if o.RemoveRule.GetRuleName() == "" {
-			return bad("remove_rule requires rule_name")
+			msg = "remove_rule requires rule_name"
 		}
 	case *openshellv1.PolicyMergeOperation_AddDenyRules:
 		if o.AddDenyRules.GetHost() == "" || o.AddDenyRules.GetPort() == 0 || len(o.AddDenyRules.GetDenyRules()) == 0 {
-			return bad("add_deny_rules requires host, a non-zero port and at least one rule")
+			msg = "add_deny_rules requires host, a non-zero port and at least one rule"
 		}
 	case *openshellv1.PolicyMergeOperation_AddAllowRules:
-		a := o.AddAllowRules
-		if a.GetHost() == "" || a.GetPort() == 0 || len(a.GetRules()) == 0 {
-			return bad("add_allow_rules requires host, a non-zero port and at least one rule")
-		}
-		for _, r := range a.GetRules() {
-			if r.GetAllow() == nil {
-				return bad("every allow rule needs allow")
-			}
-		}
-		if alwaysBlockedHost(a.GetHost()) {
-			return bad("host %q is always blocked", a.GetHost())
-		}
+		msg = addAllowRulesProblem(o.AddAllowRules)
 	case *openshellv1.PolicyMergeOperation_RemoveBinary:
 		if o.RemoveBinary.GetRuleName() == "" || o.RemoveBinary.GetBinaryPath() == "" {
-			return bad("remove_binary requires rule_name and binary_path")
+			msg = "remove_binary requires rule_name and binary_path"
 		}
 	default:
-		return bad("operation is required")
+		msg = "operation is required"
 	}
-	return nil
+	if msg == "" {
+		return nil
+	}
+	return status.Errorf(codes.InvalidArgument, "merge_operations[%d]: %s", i, msg)
+}
+
+// addRuleProblem: a rule name, at least one endpoint, and no always-blocked host or
+// allowed_ips entry.
+func addRuleProblem(a *openshellv1.AddNetworkRule) string {
+	if strings.TrimSpace(a.GetRuleName()) == "" {
+		return "add_rule requires rule_name"
+	}
+	if len(a.GetRule().GetEndpoints()) == 0 {
+		return "add_rule requires at least one endpoint"
+	}
+	for _, ep := range a.GetRule().GetEndpoints() {
+		if alwaysBlockedHost(ep.GetHost()) {
+			return fmt.Sprintf("host %q is always blocked", ep.GetHost())
+		}
+		for _, ipStr := range ep.GetAllowedIps() {
+			if alwaysBlockedHost(strings.Split(ipStr, "/")[0]) {
+				return fmt.Sprintf("allowed_ips entry %q is always blocked", ipStr)
+			}
+		}
+	}
+	return ""
+}
+
+// addAllowRulesProblem: host, port, at least one rule each with allow, no blocked host.
+func addAllowRulesProblem(a *openshellv1.AddAllowRules) string {
+	if a.GetHost() == "" || a.GetPort() == 0 || len(a.GetRules()) == 0 {
+		return "add_allow_rules requires host, a non-zero port and at least one rule"
+	}
+	for _, r := range a.GetRules() {
+		if r.GetAllow() == nil {
+			return "every allow rule needs allow"
+		}
+	}
+	if alwaysBlockedHost(a.GetHost()) {
+		return fmt.Sprintf("host %q is always blocked", a.GetHost())
+	}
+	return ""
 }
 
 func endpointMatches(ep *sandboxv1.NetworkEndpoint, host string, port uint32) bool {

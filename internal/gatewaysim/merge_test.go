@@ -112,3 +112,39 @@ func TestApplyMergeOp(t *testing.T) {
 		t.Fatal("applyMergeOp must clone the added rule")
 	}
 }
+
+// TestValidateMergeOp: each parse rule of semantics §2.3 is INVALID_ARGUMENT naming the index.
+func TestValidateMergeOp(t *testing.T) {
+	rule := func(host string, ips ...string) *sandboxv1.NetworkPolicyRule {
+		return &sandboxv1.NetworkPolicyRule{Endpoints: []*sandboxv1.NetworkEndpoint{{Host: host, Port: 443, AllowedIps: ips}}}
+	}
+	allow := []*sandboxv1.L7Rule{{Allow: &sandboxv1.L7Allow{Method: "GET"}}}
+	cases := []struct {
+		name string
+		op   *openshellv1.PolicyMergeOperation
+		want string // "" means valid
+	}{
+		{"add rule", addRuleOp("x", rule("x.example.com", "10.0.0.0/8")), ""},
+		{"add rule without name", addRuleOp(" ", rule("x.example.com")), "merge_operations[3]: add_rule requires rule_name"},
+		{"add rule without endpoints", addRuleOp("x", &sandboxv1.NetworkPolicyRule{}), "merge_operations[3]: add_rule requires at least one endpoint"},
+		{"add rule to localhost", addRuleOp("x", rule("LOCALHOST")), `merge_operations[3]: host "LOCALHOST" is always blocked`},
+		{"add rule with loopback allowed_ips", addRuleOp("x", rule("x.example.com", "127.0.0.0/8")), `merge_operations[3]: allowed_ips entry "127.0.0.0/8" is always blocked`},
+		{"remove endpoint without port", &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_RemoveEndpoint{RemoveEndpoint: &openshellv1.RemoveNetworkEndpoint{Host: "x"}}}, "merge_operations[3]: remove_endpoint requires host and a non-zero port"},
+		{"remove rule without name", &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_RemoveRule{RemoveRule: &openshellv1.RemoveNetworkRule{}}}, "merge_operations[3]: remove_rule requires rule_name"},
+		{"deny rules without rules", &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_AddDenyRules{AddDenyRules: &openshellv1.AddDenyRules{Host: "x", Port: 1}}}, "merge_operations[3]: add_deny_rules requires host, a non-zero port and at least one rule"},
+		{"allow rules", &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_AddAllowRules{AddAllowRules: &openshellv1.AddAllowRules{Host: "x", Port: 1, Rules: allow}}}, ""},
+		{"allow rule without allow", &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_AddAllowRules{AddAllowRules: &openshellv1.AddAllowRules{Host: "x", Port: 1, Rules: []*sandboxv1.L7Rule{{}}}}}, "merge_operations[3]: every allow rule needs allow"},
+		{"allow rules to a link-local host", &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_AddAllowRules{AddAllowRules: &openshellv1.AddAllowRules{Host: "169.254.169.254", Port: 80, Rules: allow}}}, `merge_operations[3]: host "169.254.169.254" is always blocked`},
+		{"remove binary without path", &openshellv1.PolicyMergeOperation{Operation: &openshellv1.PolicyMergeOperation_RemoveBinary{RemoveBinary: &openshellv1.RemoveNetworkBinary{RuleName: "x"}}}, "merge_operations[3]: remove_binary requires rule_name and binary_path"},
+		{"no operation", &openshellv1.PolicyMergeOperation{}, "merge_operations[3]: operation is required"},
+	}
+	for _, tc := range cases {
+		err := validateMergeOp(3, tc.op)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: unexpected %v", tc.name, err)
+		case tc.want != "" && (status.Code(err) != codes.InvalidArgument || status.Convert(err).Message() != tc.want):
+			t.Errorf("%s: got %v, want INVALID_ARGUMENT %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -174,11 +174,12 @@ func (s *Simulator) driverReady(name, id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.state.sandboxes[name]
-	if r == nil || r.sb.Metadata.Id != id || r.forced {
+	if r == nil || r.sb.Metadata.Id != id {
 		return
 	}
+	// The supervisor connects whatever the phase; a pinned phase is kept.
 	r.supervisor = true
-	if !promotable(r) {
+	if r.forced || !promotable(r) {
 		return
 	}
 	setPhase(r, openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
@@ -212,7 +213,8 @@ func setPhase(r *sandboxRec, phase openshellv1.SandboxPhase) {
 // ForcePhase pins a sandbox to phase, as a driver event would (ERROR gets a Ready=False
 // condition with a non-transient reason). Every phase but READY stays pinned: the simulated
 // driver and supervisor leave the sandbox alone until READY is forced (which releases the pin)
-// or a driver event arrives (DriverCondition). It reports whether the sandbox exists.
+// or a driver event arrives (DriverCondition). Forcing READY marks the supervisor connected.
+// It reports whether the sandbox exists.
 func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -221,6 +223,9 @@ func (s *Simulator) ForcePhase(name string, phase openshellv1.SandboxPhase) bool
 		return false
 	}
 	r.forced = phase != openshellv1.SandboxPhase_SANDBOX_PHASE_READY
+	if phase == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+		r.supervisor = true // READY means a connected supervisor (§1.2)
+	}
 	setPhase(r, phase)
 	r.event(phase.String(), "phase forced by the simulator")
 	s.state.bump(r)
@@ -483,82 +488,30 @@ func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream op
 	if req.GetId() == "" {
 		return status.Error(codes.InvalidArgument, "id is required")
 	}
-	id := req.GetId()
-	ch, logCh := make(chan struct{}, 1), make(chan struct{}, 1)
-	s.mu.Lock()
-	st := s.state
-	r := st.sandboxByID(id)
-	if r == nil {
-		s.mu.Unlock()
-		return status.Error(codes.NotFound, "sandbox not found")
+	w, err := s.openWatch(req)
+	if err != nil {
+		return err
 	}
-	register(st.watchers, id, ch)
-	var logs *logCursor
-	var pending []*openshellv1.SandboxLogLine
-	if req.GetFollowLogs() {
-		register(st.logWatchers, id, logCh)
-		logs, pending = newLogCursor(r, newLogFilter(req.GetLogSinceMs(), nil, ""), req.GetLogTailLines())
-	}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(st.watchers[id], ch)
-		delete(st.logWatchers[id], logCh)
-		s.mu.Unlock()
-	}()
-
-	sentEvents := 0
-	if !req.GetFollowEvents() {
-		sentEvents = -1
-	}
+	defer w.close()
 	snapshot := true
 	for {
-		s.mu.Lock()
-		r := st.sandboxByID(id)
-		var snap *openshellv1.Sandbox
-		var events []*openshellv1.PlatformEvent
-		if r != nil {
-			if snapshot {
-				snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
-			}
-			if sentEvents >= 0 && sentEvents < len(r.events) {
-				events = append(events, r.events[sentEvents:]...)
-				sentEvents = len(r.events)
-			}
-			if logs != nil {
-				pending = append(pending, logs.take(r)...)
-			}
-		}
-		s.mu.Unlock()
-		if r == nil {
+		batch, alive := w.collect(snapshot)
+		if !alive {
 			return nil
 		}
-		for _, l := range pending {
-			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Log{Log: l}}); err != nil {
-				return err
-			}
+		if err := batch.send(stream); err != nil {
+			return err
 		}
-		pending = nil
-		for _, e := range events {
-			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Event{Event: e}}); err != nil {
-				return err
-			}
-		}
-		if snap != nil {
-			if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: snap}}); err != nil {
-				return err
-			}
-			if req.GetStopOnTerminal() && snap.Status.GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
-				return nil
-			}
+		if req.GetStopOnTerminal() && batch.snap.GetStatus().GetPhase() == openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+			return nil
 		}
 		select {
-		case _, ok := <-ch:
+		case _, ok := <-w.ch:
 			if !ok {
 				return status.Error(codes.Unavailable, "gateway restarted")
 			}
 			snapshot = true
-		case _, ok := <-logCh:
+		case _, ok := <-w.logCh:
 			if !ok {
 				return status.Error(codes.Unavailable, "gateway restarted")
 			}
@@ -567,6 +520,91 @@ func (s *Simulator) WatchSandbox(req *openshellv1.WatchSandboxRequest, stream op
 			return nil
 		}
 	}
+}
+
+// sandboxWatch is one WatchSandbox stream's registration and cursors.
+type sandboxWatch struct {
+	s          *Simulator
+	st         *state
+	id         string
+	ch, logCh  chan struct{}
+	sentEvents int // -1: events are not followed
+	logs       *logCursor
+	pending    []*openshellv1.SandboxLogLine // replayed tail lines, sent with the first batch
+}
+
+func (s *Simulator) openWatch(req *openshellv1.WatchSandboxRequest) (*sandboxWatch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.state.sandboxByID(req.GetId())
+	if r == nil {
+		return nil, status.Error(codes.NotFound, "sandbox not found")
+	}
+	w := &sandboxWatch{s: s, st: s.state, id: req.GetId(), ch: make(chan struct{}, 1), logCh: make(chan struct{}, 1)}
+	register(w.st.watchers, w.id, w.ch)
+	if !req.GetFollowEvents() {
+		w.sentEvents = -1
+	}
+	if req.GetFollowLogs() {
+		register(w.st.logWatchers, w.id, w.logCh)
+		w.logs, w.pending = newLogCursor(r, newLogFilter(req.GetLogSinceMs(), nil, ""), req.GetLogTailLines())
+	}
+	return w, nil
+}
+
+func (w *sandboxWatch) close() {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	delete(w.st.watchers[w.id], w.ch)
+	delete(w.st.logWatchers[w.id], w.logCh)
+}
+
+// watchBatch is what one wake-up of a watch sends: log lines, platform events, then the
+// snapshot (nil when only log lines were written).
+type watchBatch struct {
+	logs   []*openshellv1.SandboxLogLine
+	events []*openshellv1.PlatformEvent
+	snap   *openshellv1.Sandbox
+}
+
+// collect takes what is new since the last batch; alive is false once the sandbox is gone.
+func (w *sandboxWatch) collect(snapshot bool) (watchBatch, bool) {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	r := w.st.sandboxByID(w.id)
+	if r == nil {
+		return watchBatch{}, false
+	}
+	b := watchBatch{logs: w.pending}
+	w.pending = nil
+	if w.logs != nil {
+		b.logs = append(b.logs, w.logs.take(r)...)
+	}
+	if w.sentEvents >= 0 && w.sentEvents < len(r.events) {
+		b.events = append(b.events, r.events[w.sentEvents:]...)
+		w.sentEvents = len(r.events)
+	}
+	if snapshot {
+		b.snap = proto.Clone(r.sb).(*openshellv1.Sandbox)
+	}
+	return b, true
+}
+
+func (b watchBatch) send(stream openshellv1.OpenShell_WatchSandboxServer) error {
+	for _, l := range b.logs {
+		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Log{Log: l}}); err != nil {
+			return err
+		}
+	}
+	for _, e := range b.events {
+		if err := stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Event{Event: e}}); err != nil {
+			return err
+		}
+	}
+	if b.snap == nil {
+		return nil
+	}
+	return stream.Send(&openshellv1.SandboxStreamEvent{Payload: &openshellv1.SandboxStreamEvent_Sandbox{Sandbox: b.snap}})
 }
 
 func register(all map[string]map[chan struct{}]struct{}, id string, ch chan struct{}) {

@@ -187,3 +187,30 @@ func TestListOrderIsCreationOrder(t *testing.T) {
 		t.Fatalf("providers listed %v, want %v", got, want)
 	}
 }
+
+// TestForcePhasePins: every forced phase but READY is pinned against the simulated driver
+// and supervisor; forcing READY releases the pin and counts as a connected supervisor.
+func TestForcePhasePins(t *testing.T) {
+	h := start(t, Options{ProvisioningDelay: time.Hour})
+	id := h.sandbox(t, "a", nil).GetMetadata().GetId()
+	if !h.sim.ForcePhase("a", openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING) {
+		t.Fatal("sandbox exists")
+	}
+	h.sim.driverReady("a", id) // the provisioning timer firing
+	if _, p := phaseOf(t, h, "a"); p != openshellv1.SandboxPhase_SANDBOX_PHASE_PROVISIONING {
+		t.Fatalf("a pinned PROVISIONING is not promoted by the supervisor: %v", p)
+	}
+	if err := h.sim.SetSupervisorConnected("a", false); err != nil {
+		t.Fatal(err)
+	}
+	h.sim.ForcePhase("a", openshellv1.SandboxPhase_SANDBOX_PHASE_READY)
+	if err := h.sim.DriverCondition("a", "False", "Starting", "restart"); err != nil {
+		t.Fatal(err)
+	}
+	if _, p := phaseOf(t, h, "a"); p != openshellv1.SandboxPhase_SANDBOX_PHASE_READY {
+		t.Fatalf("after a forced READY the supervisor counts as connected: %v", p)
+	}
+	if h.sim.ForcePhase("missing", openshellv1.SandboxPhase_SANDBOX_PHASE_ERROR) {
+		t.Fatal("missing sandbox")
+	}
+}

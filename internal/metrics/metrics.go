@@ -105,3 +105,21 @@ func ForgetConnection(gateway string) {
 func RecordReconcile(kind string, outcome Outcome, reason string) {
 	reconcileOutcomes.WithLabelValues(kind, string(outcome), reason).Inc()
 }
+
+// PendingProposalsName is the gauge of PolicyProposals waiting for a decision.
+const PendingProposalsName = "openshell_policy_proposals_pending"
+
+// LabelNamespace is a namespace's name.
+const LabelNamespace = "namespace"
+
+var pendingProposals = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: PendingProposalsName,
+	Help: "PolicyProposals waiting for a reviewer's decision, by namespace.",
+}, []string{LabelNamespace})
+
+func init() { ctrlmetrics.Registry.MustRegister(pendingProposals) }
+
+// SetPendingProposals sets the number of proposals waiting for a decision in a namespace.
+func SetPendingProposals(namespace string, n int) {
+	pendingProposals.WithLabelValues(namespace).Set(float64(n))
+}

@@ -43,6 +43,7 @@ const (
 	validGateway  = "endpoint: gw:8080\ntls: {secretRef: {namespace: ns, name: tls}}"
 	validProvider = "type: openai\ncredentialsSecretRef: {name: creds}"
 	validRoute    = "providerRef: {name: p}\nmodel: m"
+	validProposal = "sandboxRef: {name: agent}\nchunkID: c1"
 )
 
 func sandboxWithPolicy(policyYAML string) string {
@@ -87,6 +88,15 @@ var _ = Describe("apply-time validation", func() {
 		Entry("gateway reserved policy setting", "GatewayConnection", validGateway+"\nsettings: {policy: {string: x}}", "spec.settings", "the policy setting is reserved: use spec.globalPolicyRef"),
 		Entry("gateway bool setting given a string", "GatewayConnection", validGateway+"\nsettings: {providers_v2_enabled: {string: 'true'}}", "spec.settings", "providers_v2_enabled, ocsf_json_enabled and agent_policy_proposals_enabled take a bool"),
 		Entry("gateway approval mode outside manual/auto", "GatewayConnection", validGateway+"\nsettings: {proposal_approval_mode: {string: sometimes}}", "spec.settings", "proposal_approval_mode takes the string manual or auto"),
+		Entry("gateway namespaces from an unknown value", "GatewayConnection", validGateway+"\nnamespaces: {from: Same}", "spec.namespaces.from", "Unsupported value"),
+		Entry("gateway namespaces without from", "GatewayConnection", validGateway+"\nnamespaces: {}", "spec.namespaces.from", "Required value"),
+		Entry("gateway namespaces Selector without selector", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector}", "spec.namespaces", "selector is required with from: Selector and not allowed otherwise"),
+		Entry("gateway namespaces All with a selector", "GatewayConnection", validGateway+"\nnamespaces: {from: All, selector: {matchLabels: {team: a}}}", "spec.namespaces", "selector is required with from: Selector and not allowed otherwise"),
+		Entry("gateway namespaces selector with an unknown operator", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: Near, values: [a]}]}}", "spec.namespaces.selector", "matchExpressions: In and NotIn need values"),
+		Entry("gateway namespaces selector In without values", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: In}]}}", "spec.namespaces.selector", "In and NotIn need values"),
+		Entry("gateway namespaces selector Exists with values", "GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: Exists, values: [a]}]}}", "spec.namespaces.selector", "Exists and DoesNotExist take none"),
+		Entry("gateway route grant from an unknown value", "GatewayConnection", validGateway+"\ninferenceRoutes: {namespaces: {from: Everyone}}", "spec.inferenceRoutes.namespaces.from", "Unsupported value"),
+		Entry("gateway route grant None with a selector", "GatewayConnection", validGateway+"\ninferenceRoutes: {namespaces: {from: None, selector: {}}}", "spec.inferenceRoutes.namespaces", "selector is required with from: Selector and not allowed otherwise"),
 		Entry("gateway global policy in a namespace that cannot exist", "GatewayConnection", validGateway+"\nglobalPolicyRef: {namespace: 'team a', name: p}", "spec.globalPolicyRef.namespace", "should match"),
 		// Provider
 		Entry("provider without type", "Provider", "credentialsSecretRef: {name: creds}", "spec.type", "Required value"),
@@ -127,7 +137,20 @@ var _ = Describe("apply-time validation", func() {
 		Entry("sandbox pod annotation key with a colon", "Sandbox", "podAnnotations: {'note:x': a}", "spec.podAnnotations", "podAnnotations keys must be annotation keys"),
 		Entry("sandbox gpuDevice without gpu", "Sandbox", "gpuDevice: '0'", "spec", "gpuDevice requires gpu: true"),
 		Entry("sandbox gpuDevice neither index nor PCI address", "Sandbox", "gpu: true\ngpuDevice: first", "spec.gpuDevice", "should match"),
-		Entry("sandbox image with whitespace", "Sandbox", "image: 'busybox latest'", "spec.image", "should match"),
+		Entry("sandbox image with whitespace", "Sandbox", "image: 'busybox latest'", "spec.image", imageMessage),
+		Entry("sandbox image that is not a reference", "Sandbox", "image: 'GHCR.IO//Example/Agent:::v1@sha256:not-a-digest'", "spec.image", imageMessage),
+		Entry("sandbox image with an uppercase path", "Sandbox", "image: ghcr.io/Example/agent:1", "spec.image", imageMessage),
+		Entry("sandbox image with an empty path component", "Sandbox", "image: ghcr.io//agent", "spec.image", imageMessage),
+		Entry("sandbox image with a port that is not a number", "Sandbox", "image: localhost:http/agent", "spec.image", imageMessage),
+		Entry("sandbox image tag starting with a dash", "Sandbox", "image: busybox:-1", "spec.image", imageMessage),
+		Entry("sandbox image tag of 129 characters", "Sandbox", "image: busybox:"+strings.Repeat("t", 129), "spec.image", imageMessage),
+		Entry("sandbox image digest too short", "Sandbox", "image: busybox@sha256:abc", "spec.image", imageMessage),
+		Entry("sandbox image digest in uppercase hex", "Sandbox", "image: busybox@sha256:"+strings.Repeat("A", 64), "spec.image", imageMessage),
+		Entry("sandbox image sha512 digest of sha256 length", "Sandbox", "image: busybox@sha512:"+strings.Repeat("a", 64), "spec.image", imageMessage),
+		Entry("sandbox image digest of an unknown algorithm", "Sandbox", "image: busybox@md5:"+strings.Repeat("a", 32), "spec.image", imageMessage),
+		Entry("sandbox image that is an image ID", "Sandbox", "image: "+strings.Repeat("a", 64), "spec.image", "image must be a reference, not a 64-character image ID"),
+		Entry("sandbox image path of 256 characters", "Sandbox", "image: example.com/"+strings.Repeat("a", 256), "spec.image", "image repository path"),
+		Entry("sandbox image on Docker Hub whose library/ path is 256 characters", "Sandbox", "image: "+strings.Repeat("a", 248), "spec.image", "image repository path"),
 		Entry("sandbox runtime class not a DNS subdomain", "Sandbox", "runtimeClassName: Kata_QEMU", "spec.runtimeClassName", "should match"),
 		Entry("sandbox resource quantity not a quantity", "Sandbox", "resources: {limits: {cpu: two}}", "spec.resources.limits.cpu", "Invalid value"),
 		Entry("sandbox on a connection that cannot exist", "Sandbox", "gatewayRef: {name: 'my gateway'}", "spec.gatewayRef.name", "should match"),
@@ -151,6 +174,16 @@ var _ = Describe("apply-time validation", func() {
 		Entry("policy binary path with ..", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443}], binaries: [{path: /usr/bin/../../tmp/x}]}}", "spec.networkPolicies[r].binaries[0].path", "path must not contain '..'"),
 		Entry("policy duplicate binary", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443}], binaries: [{path: /usr/bin/curl}, {path: /usr/bin/curl}]}}", "spec.networkPolicies[r].binaries[1]", "Duplicate value"),
 		Entry("policy graphql operation type", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443, rules: [{allow: {operationType: delete}}]}]}}", "spec.networkPolicies.r.endpoints[0].rules[0].allow.operationType", "Unsupported value"),
+		Entry("policy allowed IP with a prefix above 32", "SandboxPolicy", allowedIPs("10.0.0.0/33"), allowedIPsField+"[0]", allowedIPsMessage),
+		Entry("policy allowed IP that is a word", "SandboxPolicy", allowedIPs("10.0.0.0/8", "not-an-ip"), allowedIPsField+"[1]", allowedIPsMessage),
+		Entry("policy allowed IP with an empty prefix", "SandboxPolicy", allowedIPs("1.2.3.4/"), allowedIPsField+"[0]", allowedIPsMessage),
+		Entry("policy allowed IPv6 with a prefix above 128", "SandboxPolicy", allowedIPs("::1/129"), allowedIPsField+"[0]", allowedIPsMessage),
+		Entry("policy allowed IP with leading zeros", "SandboxPolicy", allowedIPs("010.0.0.0/8"), allowedIPsField+"[0]", allowedIPsMessage),
+		Entry("policy allowed IP that is IPv4-mapped IPv6", "SandboxPolicy", allowedIPs("::ffff:10.0.0.1"), allowedIPsField+"[0]", allowedIPsMessage),
+		Entry("policy allowed IP with a zone", "SandboxPolicy", allowedIPs("fe80::1%eth0"), allowedIPsField+"[0]", allowedIPsMessage),
+		Entry("policy allowed IP too long", "SandboxPolicy", allowedIPs(strings.Repeat("1", 65)), "spec.networkPolicies.r.endpoints[0].allowedIps[0]", "Too long"),
+		Entry("inline policy allowed IP with a prefix above 32", "Sandbox", sandboxWithPolicy(allowedIPs("10.0.0.0/33")), "spec.policy."+strings.TrimPrefix(allowedIPsField, "spec.")+"[0]", allowedIPsMessage),
+		Entry("inline policy allowed IP that is a word", "Sandbox", sandboxWithPolicy(allowedIPs("not-an-ip")), "spec.policy."+strings.TrimPrefix(allowedIPsField, "spec.")+"[0]", allowedIPsMessage),
 		Entry("policy graphql body cap above 32 bits", "SandboxPolicy", "networkPolicies: {r: {endpoints: [{host: a.example.com, port: 443, graphqlMaxBodyBytes: 4294967296}]}}", "spec.networkPolicies.r.endpoints[0].graphqlMaxBodyBytes", "should be less than or equal to 4294967295"),
 		// InferenceRoute
 		Entry("route empty model", "InferenceRoute", "providerRef: {name: p}\nmodel: ''", "spec.model", "should be at least 1 chars long"),
@@ -160,6 +193,43 @@ var _ = Describe("apply-time validation", func() {
 		Entry("route provider not a DNS subdomain", "InferenceRoute", "providerRef: {name: Open_AI}\nmodel: m", "spec.providerRef.name", "should match"),
 		Entry("route unknown route", "InferenceRoute", validRoute+"\nroute: public", "spec.route", "Unsupported value"),
 		Entry("route negative timeout", "InferenceRoute", validRoute+"\ntimeoutSeconds: -1", "spec.timeoutSeconds", "should be greater than or equal to 0"),
+		// PolicyProposal
+		Entry("proposal without sandbox", "PolicyProposal", "chunkID: c1", "spec.sandboxRef", "Required value"),
+		Entry("proposal sandbox in another namespace", "PolicyProposal", "sandboxRef: {name: agent, namespace: other}\nchunkID: c1", "spec.sandboxRef.namespace", "unknown field"),
+		Entry("proposal without chunk id", "PolicyProposal", "sandboxRef: {name: agent}", "spec.chunkID", "Required value"),
+		Entry("proposal unknown decision", "PolicyProposal", validProposal+"\ndecision: Maybe", "spec.decision", "Unsupported value"),
+		Entry("proposal rejected without a reason", "PolicyProposal", validProposal+"\ndecision: Rejected", "spec", "reason is required when the decision is Rejected"),
+		Entry("proposal rejected with an empty reason", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: ''", "spec", "reason is required when the decision is Rejected"),
+		Entry("proposal reason too long", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: "+strings.Repeat("r", 1025), "spec.reason", "Too long"),
+		Entry("proposal approvals while pending", "PolicyProposal", validProposal+"\napprovals: [{user: alice, time: '2026-05-04T09:00:00Z'}]", "spec", "approvals can only be recorded with the decision Approved"),
+		Entry("proposal two approvals by one user", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: [{user: alice, time: '2026-05-04T09:00:00Z'}, {user: alice, time: '2026-05-04T09:01:00Z'}]", "spec.approvals[1]", "Duplicate value"),
+		Entry("proposal approval without a time", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: [{user: alice}]", "spec.approvals[0].time", "Required value"),
+		Entry("proposal approval without a user", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: [{time: '2026-05-04T09:00:00Z'}]", "spec.approvals[0].user", "Required value"),
+		Entry("proposal more than 16 approvals", "PolicyProposal", validProposal+"\ndecision: Approved\napprovals: ["+approvalList(17)+"]", "spec.approvals", "must have at most 16 items"),
+		Entry("proposal replacement rule with a TLD wildcard", "PolicyProposal", validProposal+"\nrule: {endpoints: [{host: '*.com', port: 443}]}", "spec.rule.endpoints[0].host", "TLD-wide wildcard hosts are not allowed"),
+		Entry("proposal replacement rule without port", "PolicyProposal", validProposal+"\nrule: {endpoints: [{host: api.example.com}]}", "spec.rule.endpoints[0]", "port or ports is required"),
+	)
+
+	// The rules that refuse malformed values must not refuse well-formed ones.
+	DescribeTable("accepts well-formed values",
+		func(kind, spec string) {
+			Expect(k8sClient.Create(ctx, object(kind, spec), client.FieldValidation(metav1.FieldValidationStrict))).To(Succeed())
+		},
+		Entry("a Docker Hub image", "Sandbox", "image: busybox"),
+		Entry("a Docker Hub image with a tag", "Sandbox", "image: busybox:1.36"),
+		Entry("the gateway's default image", "Sandbox", "image: ghcr.io/nvidia/openshell-community/sandboxes/base:latest"),
+		Entry("an image on a registry with a port", "Sandbox", "image: localhost:5000/team/agent:dev"),
+		Entry("an image on an IPv6 registry", "Sandbox", "image: '[2001:db8::1]:5000/agent'"),
+		Entry("an image on an uppercase registry", "Sandbox", "image: GHCR.IO/example/agent:v1"),
+		Entry("an image with a tag and a digest", "Sandbox", "image: ghcr.io/example/agent:1.2@sha256:"+strings.Repeat("0a", 32)),
+		Entry("an image with a sha512 digest", "Sandbox", "image: ghcr.io/example/agent@sha512:"+strings.Repeat("f", 128)),
+		Entry("an image with every separator", "Sandbox", "image: example.com/a__b/c-d.e/f--g_h:1_2.3-4"),
+		Entry("an image with a 128-character tag", "Sandbox", "image: busybox:"+strings.Repeat("t", 128)),
+		Entry("an image path of 255 characters", "Sandbox", "image: example.com/"+strings.Repeat("a", 255)),
+		Entry("a Docker Hub image whose library/ path is 255 characters", "Sandbox", "image: "+strings.Repeat("a", 247)),
+		Entry("allowed IPs and CIDRs", "SandboxPolicy", allowedIPs("10.0.0.0/8", "192.168.1.1", "2001:db8::/32", "2001:db8::1", "203.0.113.0/24")),
+		Entry("an allowed CIDR with host bits set, as the gateway allows", "SandboxPolicy", allowedIPs("10.0.0.1/8")),
+		Entry("allowed IPs inline", "Sandbox", sandboxWithPolicy(allowedIPs("172.16.0.0/12", "fd00::/8"))),
 	)
 
 	// Object names and the Secrets the resources reference are refused in the same way.
@@ -193,6 +263,11 @@ var _ = Describe("apply-time validation", func() {
 		Entry("provider gatewayRef", "Provider", validProvider, "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
 		Entry("provider type", "Provider", validProvider, "type: anthropic", "spec.type", "type is immutable"),
 		Entry("route gatewayRef", "InferenceRoute", validRoute, "gatewayRef: {name: other}", "spec.gatewayRef", "gatewayRef is immutable"),
+		Entry("proposal sandboxRef", "PolicyProposal", validProposal, "sandboxRef: {name: other}", "spec.sandboxRef", "sandboxRef is immutable"),
+		Entry("proposal chunkID", "PolicyProposal", validProposal, "chunkID: c2", "spec.chunkID", "chunkID is immutable"),
+		Entry("proposal rejected back to pending", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: unwanted", "decision: Pending", "spec", "a rejected proposal cannot go back to Pending"),
+		Entry("proposal rule of an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved\nrule: {endpoints: [{host: api.example.com, port: 443}]}", "rule: {endpoints: [{host: api.example.com, port: 8443}]}", "spec", "the rule of an approved proposal cannot change"),
+		Entry("proposal rule added to an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved", "rule: {endpoints: [{host: api.example.com, port: 443}]}", "spec", "the rule of an approved proposal cannot change"),
 	)
 
 	It("defaults gatewayRef, updateStrategy and deletionPolicy", func() {
@@ -201,6 +276,44 @@ var _ = Describe("apply-time validation", func() {
 		Expect(obj.Object["spec"]).To(HaveKeyWithValue("gatewayRef", HaveKeyWithValue("name", "default")))
 		Expect(obj.Object["spec"]).To(HaveKeyWithValue("updateStrategy", "Recreate"))
 		Expect(obj.Object["spec"]).To(HaveKeyWithValue("deletionPolicy", "Delete"))
+	})
+
+	It("accepts a reviewer's transitions on a proposal and defaults its decision to Pending", func() {
+		obj := object("PolicyProposal", validProposal)
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("decision", "Pending"))
+		steps := []string{
+			"{decision: Pending, rule: {endpoints: [{host: api.example.com, port: 443}]}}",                                              // edit
+			"{decision: Approved, approvals: [{user: alice, time: '2026-05-04T09:00:00Z'}]}",                                            // approve
+			"{decision: Approved, approvals: [{user: alice, time: '2026-05-04T09:00:00Z'}, {user: bob, time: '2026-05-04T09:01:00Z'}]}", // second approver
+			"{decision: Pending, approvals: null, rule: {endpoints: [{host: api.example.com, port: 8443}]}}",                            // undo and edit again
+			"{decision: Rejected, reason: not needed}",                                                                                  // reject
+			"{decision: Approved, reason: null}",                                                                                        // approve a rejected one
+		}
+		for _, step := range steps {
+			patch := map[string]any{}
+			Expect(sigsyaml.Unmarshal([]byte(step), &patch)).To(Succeed())
+			for k, v := range patch {
+				if v == nil {
+					unstructured.RemoveNestedField(obj.Object, "spec", k)
+					continue
+				}
+				Expect(unstructured.SetNestedField(obj.Object, v, "spec", k)).To(Succeed())
+			}
+			Expect(k8sClient.Update(ctx, obj)).To(Succeed(), "step %s", step)
+		}
+	})
+
+	It("defaults a connection to every namespace for use and none for inference routes", func() {
+		obj := object("GatewayConnection", validGateway)
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("namespaces", map[string]any{"from": "All"}))
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("inferenceRoutes", map[string]any{"namespaces": map[string]any{"from": "None"}}))
+		obj = object("GatewayConnection", validGateway+"\ninferenceRoutes: {}")
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		Expect(obj.Object["spec"]).To(HaveKeyWithValue("inferenceRoutes", map[string]any{"namespaces": map[string]any{"from": "None"}}))
+		obj = object("GatewayConnection", validGateway+"\nnamespaces: {from: Selector, selector: {matchExpressions: [{key: team, operator: In, values: [a]}, {key: frozen, operator: DoesNotExist}]}}")
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
 	})
 
 	It("accepts every sample in config/samples", func() {
@@ -237,7 +350,7 @@ var _ = Describe("apply-time validation", func() {
 	It("documents every field of every CRD (kubectl explain)", func() {
 		files, err := filepath.Glob(filepath.Join("..", "..", "config", "crd", "bases", "*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(files).To(HaveLen(5))
+		Expect(files).To(HaveLen(6))
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			Expect(err).NotTo(HaveOccurred())
@@ -275,6 +388,26 @@ func walk(s *apiextensionsv1.JSONSchemaProps, path string, missing *[]string) {
 	if s.AdditionalProperties != nil && s.AdditionalProperties.Schema != nil {
 		walk(s.AdditionalProperties.Schema, path+"{}", missing)
 	}
+}
+
+const (
+	imageMessage      = "image must be an OCI image reference: [registry[:port]/]path[:tag][@digest] with a lowercase path"
+	allowedIPsField   = "spec.networkPolicies[r].endpoints[0].allowedIps"
+	allowedIPsMessage = "allowedIps entries must be IP addresses or CIDRs"
+)
+
+// allowedIPs is a policy with one endpoint restricted to the given addresses.
+func allowedIPs(entries ...string) string {
+	return fmt.Sprintf("networkPolicies: {r: {endpoints: [{host: db.example.com, port: 5432, allowedIps: ['%s']}]}}", strings.Join(entries, "', '"))
+}
+
+// approvalList is n approvals by distinct users, as flow-style YAML items.
+func approvalList(n int) string {
+	items := make([]string, n)
+	for i := range items {
+		items[i] = fmt.Sprintf("{user: u%d, time: '2026-05-04T09:00:00Z'}", i)
+	}
+	return strings.Join(items, ", ")
 }
 
 // nameList is "<prefix>0, <prefix>1, ..." with n names.

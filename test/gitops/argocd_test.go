@@ -389,7 +389,7 @@ func TestCasesDetectWrongChecks(t *testing.T) {
 		{"Stalled after Ready", sortedKinds(), func(t *testing.T, s string) string {
 			return mutate(t, s, "if isTrue(stalled) then\n  hs.status", "if isTrue(stalled) and not isTrue(ready) then\n  hs.status")
 		}},
-		{"ignores deletion", []string{"Provider", "Sandbox"}, func(t *testing.T, s string) string {
+		{"ignores deletion", []string{"PolicyProposal", "Provider", "Sandbox"}, func(t *testing.T, s string) string {
 			return mutate(t, s, "obj.metadata.deletionTimestamp ~= nil", "false")
 		}},
 		{"message is the reason", sortedKinds(), func(t *testing.T, s string) string {
@@ -397,6 +397,15 @@ func TestCasesDetectWrongChecks(t *testing.T) {
 		}},
 		{"ignores phase Error", []string{"Sandbox"}, func(t *testing.T, s string) string {
 			return mutate(t, s, `status.phase == "Error"`, "false")
+		}},
+		{"never waits for a decision", []string{"PolicyProposal"}, func(t *testing.T, s string) string {
+			return mutate(t, s, `if spec.decision == nil or spec.decision == "Pending" then`, "if false then")
+		}},
+		{"ignores the quorum", []string{"PolicyProposal"}, func(t *testing.T, s string) string {
+			return mutate(t, s, "approvals < status.requiredApprovals", "false")
+		}},
+		{"waits on decided chunks", []string{"PolicyProposal"}, func(t *testing.T, s string) string {
+			return mutate(t, s, `if status.gatewayStatus == "Pending" then`, "if true then")
 		}},
 	}
 	for _, m := range mutants {

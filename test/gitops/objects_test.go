@@ -384,6 +384,84 @@ func sandboxCases() []healthCase {
 	}
 }
 
+func policyProposal(meta metav1.ObjectMeta, spec v1alpha1.PolicyProposalSpec, status v1alpha1.PolicyProposalStatus) *v1alpha1.PolicyProposal {
+	spec.SandboxRef = v1alpha1.LocalObjectReference{Name: "agent"}
+	spec.ChunkID = "7c1e2f0a-5b3d-4e8f-9a6b-0c1d2e3f4a5b"
+	if spec.Decision == "" {
+		spec.Decision = v1alpha1.ProposalPending
+	}
+	meta.Labels = map[string]string{v1alpha1.LabelSandbox: "agent"}
+	meta.Finalizers = nil
+	return &v1alpha1.PolicyProposal{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "PolicyProposal"},
+		ObjectMeta: meta,
+		Spec:       spec,
+		Status:     status,
+	}
+}
+
+func policyProposalCases() []healthCase {
+	const (
+		uid          = "5e2d8c41-9a7b-4f3e-8d1c-6b0a2f4e7c05"
+		awaiting     = "Waiting for a reviewer's decision"
+		mirrored     = "chunk 7c1e2f0a-5b3d-4e8f-9a6b-0c1d2e3f4a5b is pending on the gateway"
+		applied      = "approved on the gateway: policy version 4"
+		rejected     = "rejected on the gateway: use the internal mirror"
+		superseded   = "superseded by chunk 9d0e1f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a"
+		globalPolicy = "approve: policy is managed globally; delete global policy before sandbox policy update"
+		badRule      = "edit: merge_operations[0]: host 169.254.169.254 is always blocked"
+	)
+	meta := func(generation int64) metav1.ObjectMeta { return objectMeta("demo", "agent-7c1e2f0a", uid, generation) }
+	rule := &v1alpha1.NetworkPolicyRule{Name: "allow_api_github_com", Endpoints: []v1alpha1.NetworkEndpoint{{Host: "api.github.com", Port: 443}},
+		Binaries: []v1alpha1.NetworkBinary{{Path: "/usr/bin/curl"}}}
+	chunk := func(s v1alpha1.CommonStatus, gw v1alpha1.ChunkStatus) v1alpha1.PolicyProposalStatus {
+		return v1alpha1.PolicyProposalStatus{CommonStatus: s, RuleName: "allow_api_github_com", ProposedRule: rule,
+			Host: "api.github.com", Port: 443, Endpoint: "api.github.com:443", Binary: "/usr/bin/curl",
+			Rationale: "observed denied connection", ConfidencePercent: 90, HitCount: 3, FirstSeen: &created, LastSeen: &observed,
+			GatewayStatus: gw, RequiredApprovals: 1}
+	}
+	approved := v1alpha1.PolicyProposalSpec{Decision: v1alpha1.ProposalApproved,
+		Approvals: []v1alpha1.ProposalApproval{{User: "alice@example.com", Time: observed}}}
+	done := chunk(common(2, ready(2, applied)), v1alpha1.ChunkApproved)
+	done.Outcome = &v1alpha1.ProposalOutcome{Decision: v1alpha1.ProposalApproved, Generation: 2, PolicyVersion: 4, PolicyHash: "sha256:2f4e", Time: &observed}
+	quorum := chunk(common(2, ready(2, "1 of 2 approvals")), v1alpha1.ChunkPending)
+	quorum.RequiredApprovals = 2
+	old := chunk(common(1, ready(1, superseded)), v1alpha1.ChunkRejected)
+	old.SupersededBy, old.RejectionReason = "9d0e1f2a-3b4c-4d5e-8f6a-7b8c9d0e1f2a", superseded
+	return []healthCase{
+		{file: "healthy", obj: policyProposal(meta(2), approved, done),
+			want: HealthStatus{HealthHealthy, applied}},
+		{file: "healthy_rejected",
+			obj: policyProposal(meta(2), v1alpha1.PolicyProposalSpec{Decision: v1alpha1.ProposalRejected, Reason: "use the internal mirror"},
+				chunk(common(2, ready(2, rejected)), v1alpha1.ChunkRejected)),
+			want: HealthStatus{HealthHealthy, rejected}},
+		// Superseded while nobody decided: nothing left to decide.
+		{file: "healthy_superseded", obj: policyProposal(meta(1), v1alpha1.PolicyProposalSpec{}, old),
+			want: HealthStatus{HealthHealthy, superseded}},
+		{file: "suspended_awaitingDecision",
+			obj:  policyProposal(meta(1), v1alpha1.PolicyProposalSpec{}, chunk(common(1, ready(1, mirrored)), v1alpha1.ChunkPending)),
+			want: HealthStatus{HealthSuspended, awaiting}, kstatus: kstatus.CurrentStatus},
+		{file: "suspended_awaitingQuorum", obj: policyProposal(meta(2), approved, quorum),
+			want: HealthStatus{HealthSuspended, "Waiting for approvals: 1 of 2"}, kstatus: kstatus.CurrentStatus},
+		{file: "progressing_noStatus", obj: policyProposal(meta(1), v1alpha1.PolicyProposalSpec{}, v1alpha1.PolicyProposalStatus{}),
+			want: HealthStatus{HealthProgressing, msgNoStatus}, kstatus: kstatus.CurrentStatus},
+		// A reviewer just approved: the status still shows the undecided chunk.
+		{file: "progressing_generationNotObserved",
+			obj:  policyProposal(meta(2), approved, chunk(common(1, ready(1, mirrored)), v1alpha1.ChunkPending)),
+			want: HealthStatus{HealthProgressing, msgGeneration("2", "1")}},
+		{file: "progressing_globalPolicyActive",
+			obj: policyProposal(meta(2), approved,
+				chunk(common(2, reconciling(2, v1alpha1.ReasonGlobalPolicyActive, globalPolicy)), v1alpha1.ChunkPending)),
+			want: HealthStatus{HealthProgressing, globalPolicy}},
+		{file: "progressing_deletionRequested", obj: policyProposal(deleting(meta(2)), approved, done),
+			want: HealthStatus{HealthProgressing, msgDeleting}, kstatus: kstatus.TerminatingStatus},
+		{file: "degraded_gatewayRejected",
+			obj: policyProposal(meta(3), approved,
+				chunk(common(3, stalled(3, v1alpha1.ReasonGatewayRejected, badRule)), v1alpha1.ChunkPending)),
+			want: HealthStatus{HealthDegraded, badRule}},
+	}
+}
+
 // allCases is every case of every kind, by kind.
 func allCases() map[string][]healthCase {
 	return map[string][]healthCase{
@@ -392,6 +470,7 @@ func allCases() map[string][]healthCase {
 		"Sandbox":           sandboxCases(),
 		"SandboxPolicy":     sandboxPolicyCases(),
 		"InferenceRoute":    inferenceRouteCases(),
+		"PolicyProposal":    policyProposalCases(),
 	}
 }
 
@@ -413,6 +492,9 @@ func edgeCases(kind string) []healthCase {
 			return sandboxPolicy(1, v1alpha1.SandboxPolicyStatus{CommonStatus: s})
 		case "InferenceRoute":
 			return inferenceRoute(1, v1alpha1.InferenceRouteStatus{CommonStatus: s})
+		case "PolicyProposal":
+			return policyProposal(objectMeta("demo", "agent-7c1e2f0a", "edge", 1),
+				v1alpha1.PolicyProposalSpec{Decision: v1alpha1.ProposalRejected, Reason: "no"}, v1alpha1.PolicyProposalStatus{CommonStatus: s})
 		}
 		panic("unknown kind " + kind)
 	}

@@ -363,8 +363,13 @@ var _ = Describe("Bad input the API server cannot judge", Ordered, ContinueOnFai
 			return s
 		}, v1alpha1.ReasonUnsupportedProvider, true, `Provider "gh" has type "github"`, byOperator),
 		Entry("InferenceRoute to a Provider that is not on the gateway", func(ns string) badSubject {
+			p := provider(ns, "p", "creds")
+			p.Spec.GatewayRef.Name = badInputGateway
+			return routeRow(ns, "p", p)
+		}, v1alpha1.ReasonDependencyNotReady, false, `Provider "p" is not Ready for its current generation`, byOperator),
+		Entry("InferenceRoute to a Provider on another GatewayConnection", func(ns string) badSubject {
 			return routeRow(ns, "p", provider(ns, "p", "creds"))
-		}, v1alpha1.ReasonDependencyNotReady, false, `Provider "p" is not on the gateway yet`, byOperator),
+		}, v1alpha1.ReasonDependencyNotReady, false, `Provider "p" is on another GatewayConnection`, byOperator),
 
 		// GatewayConnection: its TLS and token Secrets. None of these may even dial.
 		Entry("GatewayConnection whose TLS Secret does not exist", connectionRow(nil, nil),

@@ -54,6 +54,20 @@ func readyProvider(ns, name, typ string) *v1alpha1.Provider {
 	return p
 }
 
+// grantRoutesTo grants the suite connection's inference routes to namespace only, until the
+// spec ends.
+func grantRoutesTo(namespace string) {
+	patchConnection(func(gc *v1alpha1.GatewayConnection) {
+		gc.Spec.InferenceRoutes = &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromSelector,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": namespace}}}}
+	})
+	DeferCleanup(func() {
+		patchConnection(func(gc *v1alpha1.GatewayConnection) {
+			gc.Spec.InferenceRoutes = &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromAll}}
+		})
+	})
+}
+
 var _ = Describe("InferenceRoute", Ordered, func() {
 	// The gateway has one route of each name: these specs share the sandbox-system route and
 	// run in order.
@@ -119,25 +133,52 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 		}, timeout, interval).Should(Succeed())
 	})
 
-	It("lets the oldest claimant win, reports Conflict on the other, and hands over on deletion", func() {
+	It("lets the oldest claimant win, reports Conflict on the other without naming it, and never hands over on its own", func() {
 		ns := newNamespace()
 		readyProvider(ns, "openai", "openai")
 		list := &v1alpha1.InferenceRouteList{}
 		Expect(k8s.List(ctx, list)).To(Succeed())
-		Expect(list.Items).NotTo(BeEmpty(), "the previous spec's route still claims %s", route)
-		owner := list.Items[0]
+		var owner v1alpha1.InferenceRoute
+		for _, ir := range list.Items {
+			if ir.Spec.Route == route && meta.IsStatusConditionTrue(ir.Status.Conditions, v1alpha1.ConditionReady) {
+				owner = ir
+			}
+		}
+		Expect(owner.Name).NotTo(BeEmpty(), "the previous spec's route still claims %s", route)
 
 		second := inferenceRoute(ns, "second", route, "openai", "o3-mini")
 		Expect(k8s.Create(ctx, second)).To(Succeed())
 		Eventually(routeReadyOf(second), timeout, interval).Should(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonConflict))
-		Expect(meta.FindStatusCondition(second.Status.Conditions, v1alpha1.ConditionReady).Message).To(ContainSubstring(owner.Namespace + "/" + owner.Name))
+		msg := meta.FindStatusCondition(second.Status.Conditions, v1alpha1.ConditionReady).Message
+		Expect(msg).To(ContainSubstring("is claimed by an older InferenceRoute; a route is never handed over automatically"))
+		Expect(msg).NotTo(ContainSubstring(owner.Namespace), "the owner may be another tenant's")
 		Expect(meta.IsStatusConditionTrue(second.Status.Conditions, v1alpha1.ConditionStalled)).To(BeTrue())
 		cur, err := gw.Inference.Get(ctx, route)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(cur.GetModelId()).To(Equal("gpt-4o"), "the loser never touches the route")
 
 		Expect(k8s.Delete(ctx, &owner)).To(Succeed())
-		Eventually(eventsOf(owner.Namespace, owner.Name), timeout, interval).Should(ContainElement("RouteHandedOver"))
+		Eventually(eventsOf(owner.Namespace, owner.Name), timeout, interval).Should(ContainElement("RouteLeftConfigured"))
+		Eventually(func(g Gomega) {
+			g.Expect(routeReadyOf(second)(g)).To(haveStatusReason(metav1.ConditionFalse, v1alpha1.ReasonConflict))
+			g.Expect(meta.FindStatusCondition(second.Status.Conditions, v1alpha1.ConditionReady).Message).To(
+				ContainSubstring("is set for another namespace and is never handed over automatically"))
+		}, timeout, interval).Should(Succeed())
+		cur, err = gw.Inference.Get(ctx, route)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cur.GetModelId()).To(Equal("gpt-4o"), "still the old owner's route")
+
+		By("revoking the old owner's namespace releases the route")
+		patchConnection(func(gc *v1alpha1.GatewayConnection) {
+			gc.Spec.InferenceRoutes = &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromSelector,
+				Selector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+					Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{owner.Namespace}}}}}}
+		})
+		DeferCleanup(func() {
+			patchConnection(func(gc *v1alpha1.GatewayConnection) {
+				gc.Spec.InferenceRoutes = &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromAll}}
+			})
+		})
 		Eventually(routeReadyOf(second), timeout, interval).Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		cur, err = gw.Inference.Get(ctx, route)
 		Expect(err).NotTo(HaveOccurred())
@@ -154,6 +195,9 @@ var _ = Describe("InferenceRoute", Ordered, func() {
 
 	It("reports an unsupported provider type before calling the gateway, and the gateway's FailedPrecondition and InvalidArgument clearly", func() {
 		ns := newNamespace()
+		// The route is still set for the previous spec's namespace, and is never handed over
+		// while that namespace is granted: grant this one only.
+		grantRoutesTo(ns)
 		readyProvider(ns, "github", "github")
 		readyProvider(ns, "openai", "openai")
 		sets := sim.CallCount("SetClusterInference")

@@ -106,16 +106,28 @@ var _ = Describe("GatewayConnection", func() {
 		Expect(msg).NotTo(ContainSubstring("PRIVATE KEY"))
 	})
 
-	It("follows its Secret: a rotated certificate is used without a restart", func() {
+	It("follows its Secret: the next TLS handshake presents a rotated certificate, with no restart or re-dial", func() {
+		// The connection goes through a relay that terminates TLS as the gateway does, so the
+		// spec sees which client certificate each handshake presents and can cut connections.
+		relay, err := startTLSRelay(certs, simAddr)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(relay.Close)
+		original, err := certSerial(certs.ClientCert)
+		Expect(err).NotTo(HaveOccurred())
+
 		Expect(k8s.Create(ctx, tlsSecret("rotating", certs.ClientCert, certs.ClientKey))).To(Succeed())
 		gc := connection("rotating", "rotating")
+		gc.Spec.Endpoint = relay.Addr()
 		Expect(k8s.Create(ctx, gc)).To(Succeed())
 		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
 			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
 		firstExpiry := gc.Status.CertificateNotAfter.Time
+		Expect(relay.Serials()).To(HaveExactElements(original))
 
 		later := time.Now().Add(48 * time.Hour).Truncate(time.Second)
 		cert, key, err := certs.IssueClient("rotated-client", later)
+		Expect(err).NotTo(HaveOccurred())
+		rotated, err := certSerial(cert)
 		Expect(err).NotTo(HaveOccurred())
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: "rotating"}}
 		Expect(edit(secret, func() {
@@ -129,7 +141,22 @@ var _ = Describe("GatewayConnection", func() {
 			return gc.Status.CertificateNotAfter.Time
 		}, timeout, interval).Should(BeTemporally("==", later))
 		Expect(firstExpiry).NotTo(BeTemporally("==", later))
-		Expect(meta.IsStatusConditionTrue(gc.Status.Conditions, v1alpha1.ConditionReady)).To(BeTrue())
+
+		// Taking the new pair re-dials nothing: the open connection keeps carrying the probes
+		// with the certificate it was opened with.
+		sent := relay.Sent(0)
+		Eventually(func() int64 { return relay.Sent(0) }, timeout, interval).Should(BeNumerically(">", sent))
+		Expect(relay.Serials()).To(HaveExactElements(original))
+
+		// Cut the connection, as a gateway restart would: the handshake that follows presents
+		// the rotated certificate, and the connection is Ready over it.
+		relay.DropAll()
+		Eventually(relay.Serials, timeout, interval).Should(ContainElement(rotated))
+		Expect(relay.Serials()[0]).To(Equal(original))
+		Expect(relay.Serials()[1:]).To(HaveEach(rotated), "every handshake after the rotation presents the new certificate")
+		Eventually(func() int64 { return relay.Sent(len(relay.Serials()) - 1) }, timeout, interval).Should(BeNumerically(">", 0))
+		Eventually(condition(gc, func() []metav1.Condition { return gc.Status.Conditions }, v1alpha1.ConditionReady), timeout, interval).
+			Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
 
 		// A certificate from another CA is refused by the gateway at the next handshake; the
 		// operator does not fall back to anything silently.

@@ -232,16 +232,6 @@ var _ = Describe("SandboxPolicy", func() {
 })
 
 var _ = Describe("GatewayConnection settings and global policy", func() {
-	patchConnection := func(mutate func(*v1alpha1.GatewayConnection)) {
-		Eventually(func() error {
-			gc := &v1alpha1.GatewayConnection{}
-			if err := k8s.Get(ctx, client.ObjectKey{Name: "default"}, gc); err != nil {
-				return err
-			}
-			mutate(gc)
-			return k8s.Update(ctx, gc)
-		}, timeout, interval).Should(Succeed())
-	}
 	connectionStatus := func(g Gomega) *v1alpha1.GatewayConnection {
 		gc := &v1alpha1.GatewayConnection{}
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: "default"}, gc)).To(Succeed())
@@ -252,7 +242,9 @@ var _ = Describe("GatewayConnection settings and global policy", func() {
 		ns := newNamespace()
 		sp := &v1alpha1.SandboxPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "own"}, Spec: basePolicy()}
 		Expect(k8s.Create(ctx, sp)).To(Succeed())
-		global := &v1alpha1.SandboxPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "global"}, Spec: basePolicy()}
+		// A global policy governs every tenant of the gateway: it lives in the operator's
+		// cluster resource namespace.
+		global := &v1alpha1.SandboxPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: systemNS, Name: "global-" + ns}, Spec: basePolicy()}
 		global.Spec.NetworkPolicies = networkRule("registry.npmjs.org")
 		Expect(k8s.Create(ctx, global)).To(Succeed())
 		sb := sandboxUsing(ns, "agent", "own")
@@ -260,7 +252,7 @@ var _ = Describe("GatewayConnection settings and global policy", func() {
 		Eventually(readyOf(sb), timeout, interval).Should(haveStatusReason(metav1.ConditionTrue, v1alpha1.ReasonReady))
 
 		patchConnection(func(gc *v1alpha1.GatewayConnection) {
-			gc.Spec.GlobalPolicyRef = &v1alpha1.NamespacedObjectReference{Namespace: ns, Name: "global"}
+			gc.Spec.GlobalPolicyRef = &v1alpha1.NamespacedObjectReference{Namespace: systemNS, Name: global.Name}
 		})
 		DeferCleanup(func() {
 			patchConnection(func(gc *v1alpha1.GatewayConnection) { gc.Spec.GlobalPolicyRef = nil })

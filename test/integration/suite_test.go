@@ -109,6 +109,9 @@ func connection(name, secret string) *v1alpha1.GatewayConnection {
 		Spec: v1alpha1.GatewayConnectionSpec{
 			Endpoint: simAddr,
 			TLS:      v1alpha1.GatewayTLS{SecretRef: v1alpha1.NamespacedObjectReference{Namespace: systemNS, Name: secret}},
+			// These specs exercise routes from throwaway namespaces; test/tenancy covers who
+			// may claim them.
+			InferenceRoutes: &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromAll}},
 		},
 	}
 }
@@ -123,4 +126,16 @@ func edit(obj client.Object, mutate func()) error {
 		mutate()
 		return k8s.Update(ctx, obj)
 	})
+}
+
+// patchConnection edits the suite's "default" GatewayConnection, retrying on conflicts.
+func patchConnection(mutate func(*v1alpha1.GatewayConnection)) {
+	Eventually(func() error {
+		gc := &v1alpha1.GatewayConnection{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: "default"}, gc); err != nil {
+			return err
+		}
+		mutate(gc)
+		return k8s.Update(ctx, gc)
+	}, timeout, interval).Should(Succeed())
 }

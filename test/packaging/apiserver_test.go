@@ -66,6 +66,9 @@ func TestAPIServerAcceptsRenders(t *testing.T) {
 	for i, tc := range chartCases(t) {
 		t.Run("chart/"+tc.name, func(t *testing.T) {
 			ns := ensureNamespace(t, ctx, c, fmt.Sprintf("chart-%d", i), nil)
+			for _, w := range tc.watchNamespaces {
+				ensureNamespace(t, ctx, c, w, nil)
+			}
 			objs, err := helmTemplate(ns, tc.values, tc.set, tc.setJSON)
 			if err != nil {
 				t.Fatal(err)

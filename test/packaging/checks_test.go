@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -312,15 +313,51 @@ func readConfig(t *testing.T, path string, into any) {
 // generated role) and returns the role.
 func checkManagerRules(t *testing.T, r rendered) rbacv1.ClusterRole {
 	t.Helper()
-	var want, got rbacv1.ClusterRole
+	var want rbacv1.ClusterRole
 	readConfig(t, "config/rbac/role.yaml", &want)
-	r.one(t, "ClusterRole", &got)
+	got := managerClusterRole(t, r)
 	if !reflect.DeepEqual(got.Rules, want.Rules) {
 		g, _ := yaml.Marshal(got.Rules)
 		w, _ := yaml.Marshal(want.Rules)
 		t.Errorf("ClusterRole %s rules differ from config/rbac/role.yaml (run make manifests):\ngot:\n%s\nwant:\n%s", got.Name, g, w)
 	}
 	return got
+}
+
+// managerClusterRole returns the manager's ClusterRole: the one that is not the
+// metrics-reader role.
+func managerClusterRole(t *testing.T, r rendered) rbacv1.ClusterRole {
+	t.Helper()
+	var found []rbacv1.ClusterRole
+	for _, o := range r.ofKind("ClusterRole") {
+		var cr rbacv1.ClusterRole
+		decodeStrict(t, o, &cr)
+		if !strings.HasSuffix(cr.Name, "metrics-reader") {
+			found = append(found, cr)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want one manager ClusterRole, got %d", len(found))
+	}
+	return found[0]
+}
+
+// checkMetricsReader asserts the metrics-reader ClusterRole grants GET on /metrics only.
+func checkMetricsReader(t *testing.T, r rendered) {
+	t.Helper()
+	var want rbacv1.ClusterRole
+	readConfig(t, "config/rbac/metrics_reader_role.yaml", &want)
+	for _, o := range r.ofKind("ClusterRole") {
+		var cr rbacv1.ClusterRole
+		decodeStrict(t, o, &cr)
+		if strings.HasSuffix(cr.Name, "metrics-reader") {
+			if !reflect.DeepEqual(cr.Rules, want.Rules) {
+				t.Errorf("ClusterRole %s rules %+v, want config/rbac/metrics_reader_role.yaml's %+v", cr.Name, cr.Rules, want.Rules)
+			}
+			return
+		}
+	}
+	t.Errorf("no metrics-reader ClusterRole")
 }
 
 // checkLeaderElectionRules asserts the leader-election Role's rules are
@@ -414,5 +451,83 @@ func compareCRDs(t *testing.T, r rendered, part func(*unstructured.Unstructured)
 		if !reflect.DeepEqual(part(crd), part(w)) {
 			t.Errorf("rendered CRD %s differs from config/crd/bases (run make manifests)", crd.GetName())
 		}
+	}
+}
+
+// checkGuardrails asserts the rendering carries the guardrail policies of
+// config/components/guardrails/policies.yaml (same specs, possibly renamed), a binding per
+// policy using the parameters ConfigMap ns/params, and that ConfigMap; or none of them.
+func checkGuardrails(t *testing.T, r rendered, want bool, ns, params string) {
+	t.Helper()
+	policies, bindings := r.ofKind("ValidatingAdmissionPolicy"), r.ofKind("ValidatingAdmissionPolicyBinding")
+	if !want {
+		if len(policies)+len(bindings) != 0 {
+			t.Errorf("guardrails rendered although not enabled: %d policies, %d bindings", len(policies), len(bindings))
+		}
+		return
+	}
+	data, err := os.ReadFile(filepath.Join(root, "config", "components", "guardrails", "policies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources, err := parseObjects(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(policies) != len(sources) || len(bindings) != len(sources) {
+		t.Fatalf("%d policies and %d bindings, want %d of each", len(policies), len(bindings), len(sources))
+	}
+	specs := map[string]any{}
+	for _, p := range policies {
+		specs[p.GetName()] = p.Object["spec"]
+	}
+	// Renderings rename and reorder the policies; "<anything>-guardrails-<what>" pairs with
+	// the source of the same <what>.
+	what := func(name string) string {
+		_, w, _ := strings.Cut(name, "guardrails-")
+		return w
+	}
+	for _, src := range sources {
+		var got *unstructured.Unstructured
+		for _, p := range policies {
+			if what(p.GetName()) == what(src.GetName()) {
+				got = p
+			}
+		}
+		switch {
+		case got == nil:
+			t.Errorf("no rendered policy for %s", src.GetName())
+		case !reflect.DeepEqual(got.Object["spec"], src.Object["spec"]):
+			t.Errorf("policy %s spec differs from config/components/guardrails/policies.yaml's %s (run make helm-sync)", got.GetName(), src.GetName())
+		}
+	}
+	for _, b := range bindings {
+		var vb admissionregistrationv1.ValidatingAdmissionPolicyBinding
+		decodeStrict(t, b, &vb)
+		if _, ok := specs[vb.Spec.PolicyName]; !ok {
+			t.Errorf("binding %s names policy %q, which is not rendered", vb.Name, vb.Spec.PolicyName)
+		}
+		if p := vb.Spec.ParamRef; p == nil || p.Name != params || p.Namespace != ns ||
+			p.ParameterNotFoundAction == nil || *p.ParameterNotFoundAction != admissionregistrationv1.DenyAction {
+			t.Errorf("binding %s paramRef = %+v, want %s/%s with parameterNotFoundAction Deny", vb.Name, vb.Spec.ParamRef, ns, params)
+		}
+	}
+	found := false
+	for _, o := range r.ofKind("ConfigMap") {
+		if o.GetName() == params && o.GetNamespace() == ns {
+			found = true
+			var cm corev1.ConfigMap
+			decodeStrict(t, o, &cm)
+			for _, k := range []string{"allowedRuntimeClasses", "allowedImageRegistries", "forbiddenPodLabelPrefixes",
+				"forbiddenPodAnnotationPrefixes", "maxCPU", "maxMemory", "allowGPU", "forbiddenCIDRs", "forbiddenHosts",
+				"protectedNamespaceLabelPrefixes", "namespaceLabelAdminGroups"} {
+				if _, ok := cm.Data[k]; !ok {
+					t.Errorf("guardrail parameters lack %s", k)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no guardrail parameters ConfigMap %s/%s", ns, params)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -48,6 +49,14 @@ type chartCase struct {
 	createSA       bool
 	// rbac: the ClusterRole, ClusterRoleBinding (and leader-election Role) are rendered.
 	rbac bool
+	// insecureMetrics: metrics are plain HTTP (metrics.secure=false), so no metrics-reader
+	// ClusterRole is rendered.
+	insecureMetrics bool
+	// watchNamespaces: a namespace-scoped install; Roles are expected in these namespaces
+	// and in scopedRoleNamespaces' others.
+	watchNamespaces, scopedRoleNamespaces []string
+	// guardrails: the ValidatingAdmissionPolicies, bindings and parameters are rendered.
+	guardrails bool
 	// gateway is the GatewayConnection the chart must render; nil: none.
 	gateway *v1alpha1.GatewayConnection
 	// image is the manager image.
@@ -112,13 +121,81 @@ func chartCases(t *testing.T) []chartCase {
 			c := defaults(chartCase{name: "defaults", values: []string{"default-values.yaml"}})
 			c.flags = map[string]string{"leader-elect": "true", "observation-mode": "watch",
 				"max-concurrent-reconciles": "8", "kube-api-qps": "200", "kube-api-burst": "400",
-				"health-probe-bind-address": ":8081", "metrics-bind-address": ":8080"}
+				"health-probe-bind-address": ":8081", "metrics-bind-address": ":8443", "metrics-secure": "true",
+				"cluster-resource-namespace": releaseNamespace, "leader-election-id": "openshell-operator.openshell.dev",
+				"watch-namespaces": "", "gateway-connection-selector": ""}
 			c.check = checkDefaultsMatchManager
 			return c
 		}(),
 		func() chartCase {
 			c := defaults(chartCase{name: "gateway", values: []string{"gateway-values.yaml"}})
 			c.gateway = gatewayConnection("default", openshellHelmGateway())
+			// The connection's Secret namespace is a cluster resource namespace.
+			c.flags = map[string]string{"cluster-resource-namespace": releaseNamespace + ",openshell"}
+			return c
+		}(),
+		func() chartCase {
+			c := defaults(chartCase{name: "gateway with namespace rules", set: []string{"gateway.create=true"},
+				setJSON: []string{`gateway.namespaces={"from":"Selector","selector":{"matchLabels":{"openshell.dev/tenant":"true"}}}`,
+					`gateway.inferenceRouteNamespaces={"from":"Selector","selector":{"matchLabels":{"kubernetes.io/metadata.name":"platform-ai"}}}`}})
+			spec := openshellHelmGateway()
+			spec.Namespaces = &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromSelector,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"openshell.dev/tenant": "true"}}}
+			spec.InferenceRoutes = &v1alpha1.InferenceRouteGrant{Namespaces: &v1alpha1.AllowedNamespaces{From: v1alpha1.NamespacesFromSelector,
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "platform-ai"}}}}
+			c.gateway = gatewayConnection("default", spec)
+			return c
+		}(),
+		func() chartCase {
+			c := defaults(chartCase{name: "namespace-scoped install", set: []string{
+				"manager.watchNamespaces={team-a,team-b}", "manager.gatewayConnectionSelector=openshell.dev/operator-instance=teams",
+				"leaderElection.id=teams.openshell.dev"}})
+			c.watchNamespaces, c.scopedRoleNamespaces = []string{"team-a", "team-b"}, []string{"team-a", "team-b", releaseNamespace}
+			c.flags = map[string]string{"watch-namespaces": "team-a,team-b", "cluster-resource-namespace": releaseNamespace,
+				"gateway-connection-selector": "openshell.dev/operator-instance=teams", "leader-election-id": "teams.openshell.dev"}
+			return c
+		}(),
+		func() chartCase {
+			c := defaults(chartCase{name: "metrics serving certificate from a Secret", set: []string{"metrics.certSecretName=metrics-tls"}})
+			c.flags = map[string]string{"metrics-secure": "true", "metrics-cert-dir": "/etc/openshell-operator/metrics-certs"}
+			c.check = func(t *testing.T, r rendered) {
+				var d appsv1.Deployment
+				r.one(t, "Deployment", &d)
+				pod := d.Spec.Template.Spec
+				mgr := container(t, &pod, managerContainer)
+				if len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || pod.Volumes[0].Secret.SecretName != "metrics-tls" {
+					t.Errorf("volumes = %+v, want the Secret metrics-tls", pod.Volumes)
+				}
+				if len(mgr.VolumeMounts) != 1 || mgr.VolumeMounts[0].MountPath != "/etc/openshell-operator/metrics-certs" || !mgr.VolumeMounts[0].ReadOnly {
+					t.Errorf("volumeMounts = %+v, want the certificate read-only at --metrics-cert-dir", mgr.VolumeMounts)
+				}
+			}
+			return c
+		}(),
+		func() chartCase {
+			c := defaults(chartCase{name: "guardrails", set: []string{"guardrails.enabled=true", "guardrails.maxCPU=4",
+				"guardrails.allowGPU=false", "guardrails.allowedRuntimeClasses={gvisor,kata}"}, setJSON: []string{
+				`guardrails.namespaceSelector={"matchLabels":{"openshell.dev/tenant":"true"}}`}})
+			c.guardrails = true
+			c.check = func(t *testing.T, r rendered) {
+				var cm corev1.ConfigMap
+				r.one(t, "ConfigMap", &cm)
+				want := map[string]string{"allowedRuntimeClasses": "gvisor,kata", "allowedImageRegistries": "", "maxCPU": "4", "maxMemory": "",
+					"allowGPU": "false", "forbiddenPodLabelPrefixes": "kubernetes.io/,k8s.io/,openshell.dev/",
+					"forbiddenPodAnnotationPrefixes":  "kubernetes.io/,k8s.io/,openshell.dev/",
+					"forbiddenCIDRs":                  "169.254.0.0/16,fe80::/10,fd00:ec2::254/128,100.100.100.200/32",
+					"forbiddenHosts":                  "metadata.google.internal,metadata.goog,metadata",
+					"protectedNamespaceLabelPrefixes": "openshell.dev/", "namespaceLabelAdminGroups": "system:masters"}
+				if !reflect.DeepEqual(cm.Data, want) {
+					t.Errorf("guardrail parameters = %v, want %v", cm.Data, want)
+				}
+				for _, b := range r.ofKind("ValidatingAdmissionPolicyBinding") {
+					sel, _, _ := unstructured.NestedStringMap(b.Object, "spec", "matchResources", "namespaceSelector", "matchLabels")
+					if sel["openshell.dev/tenant"] != "true" {
+						t.Errorf("binding %s namespaceSelector = %v", b.GetName(), sel)
+					}
+				}
+			}
 			return c
 		}(),
 		func() chartCase {
@@ -165,9 +242,10 @@ func chartCases(t *testing.T) []chartCase {
 			c := defaults(chartCase{name: "two replicas, digest, scheduling, tuned flags", values: []string{"ha-values.yaml"}})
 			c.replicas = 2
 			c.image = "registry.example.com/platform/openshell-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+			c.insecureMetrics = true
 			c.flags = map[string]string{"observation-mode": "poll", "max-concurrent-reconciles": "8",
 				"kube-api-qps": "100", "kube-api-burst": "200", "zap-log-level": "debug",
-				"zap-encoder": "console", "metrics-secure": "false"}
+				"zap-encoder": "console", "metrics-secure": "false", "metrics-bind-address": ":8443"}
 			c.check = checkHAValues
 			return c
 		}(),
@@ -251,6 +329,9 @@ var chartFailureCases = []chartFailureCase{
 	{"gateway without a Secret", []string{"gateway.create=true", "gateway.tls.secretName="}, nil, "/gateway/tls/secretName"},
 	{"bad scrape interval", []string{"metrics.serviceMonitor.interval=soon"}, nil, "/metrics/serviceMonitor/interval"},
 	{"bad gateway port", nil, []string{"networkPolicy.egress.gateway.ports=[0]"}, "/networkPolicy/egress/gateway/ports/0"},
+	{"watch namespace that cannot exist", []string{"manager.watchNamespaces={Team_A}"}, nil, "/manager/watchNamespaces/0"},
+	{"unknown guardrail action", nil, []string{`guardrails.validationActions=["Block"]`}, "/guardrails/validationActions/0"},
+	{"gateway namespaces from an unknown value", nil, []string{`gateway.namespaces={"from":"Same"}`}, "/gateway/namespaces/from"},
 }
 
 // ciValueFiles lists the chart's ci/*-values.yaml files.
@@ -336,7 +417,8 @@ func TestHelmTemplateRefuses(t *testing.T) {
 
 // clusterScoped are the kinds the chart renders without a namespace.
 var clusterScoped = map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true,
-	"CustomResourceDefinition": true, "GatewayConnection": true}
+	"CustomResourceDefinition": true, "GatewayConnection": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true}
 
 // checkChart runs the checks every rendering gets, then the case's.
 func checkChart(t *testing.T, tc chartCase, r rendered) {
@@ -359,6 +441,8 @@ func checkChart(t *testing.T, tc chartCase, r rendered) {
 		switch {
 		case clusterScoped[o.GetKind()] && o.GetNamespace() != "":
 			t.Errorf("cluster-scoped %s %s has namespace %q", o.GetKind(), o.GetName(), o.GetNamespace())
+		case (o.GetKind() == "Role" || o.GetKind() == "RoleBinding") && slices.Contains(tc.scopedRoleNamespaces, o.GetNamespace()):
+			// a namespace-scoped install's manager Roles, checked by checkScopedRBAC
 		case !clusterScoped[o.GetKind()] && o.GetNamespace() != releaseNamespace:
 			t.Errorf("%s %s is in namespace %q, want the release namespace %q", o.GetKind(), o.GetName(), o.GetNamespace(), releaseNamespace)
 		}
@@ -398,7 +482,16 @@ func checkChart(t *testing.T, tc chartCase, r rendered) {
 			t.Errorf("ServiceAccount %s, want %s", sa.Name, tc.serviceAccount)
 		}
 	}
-	if tc.rbac {
+	switch {
+	case tc.rbac && len(tc.watchNamespaces) > 0:
+		wantKinds["ClusterRole"], wantKinds["ClusterRoleBinding"] = 1, 1
+		wantKinds["Role"], wantKinds["RoleBinding"] = len(tc.scopedRoleNamespaces), len(tc.scopedRoleNamespaces)
+		if tc.leaderElect {
+			wantKinds["Role"]++
+			wantKinds["RoleBinding"]++
+		}
+		checkScopedRBAC(t, r, tc.scopedRoleNamespaces, tc.serviceAccount)
+	case tc.rbac:
 		wantKinds["ClusterRole"], wantKinds["ClusterRoleBinding"] = 1, 1
 		role := checkManagerRules(t, r)
 		if tc.leaderElect {
@@ -407,6 +500,14 @@ func checkChart(t *testing.T, tc chartCase, r rendered) {
 		}
 		checkBindings(t, r, role, tc.serviceAccount, releaseNamespace)
 	}
+	if tc.rbac && tc.metrics && !tc.insecureMetrics {
+		wantKinds["ClusterRole"]++
+		checkMetricsReader(t, r)
+	}
+	if tc.guardrails {
+		wantKinds["ValidatingAdmissionPolicy"], wantKinds["ValidatingAdmissionPolicyBinding"], wantKinds["ConfigMap"] = 3, 3, 1
+	}
+	checkGuardrails(t, r, tc.guardrails, releaseNamespace, releaseName+"-guardrails")
 	if tc.metrics {
 		wantKinds["Service"] = 1
 		checkMetricsService(t, r, d)
@@ -459,7 +560,11 @@ func checkDefaultsMatchManager(t *testing.T, r rendered) {
 	for _, arg := range container(t, &d.Spec.Template.Spec, managerContainer).Args {
 		name, val, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 		def, ok := m.defaults[name]
-		if !ok || name == "leader-elect" {
+		// The chart differs on purpose: leader election on, HTTPS metrics with authn/authz on
+		// 8443 (the binary serves plain HTTP on 8080 for local runs), a lease and cluster
+		// resource namespace named after the release.
+		if !ok || slices.Contains([]string{"leader-elect", "metrics-secure", "metrics-bind-address",
+			"leader-election-id", "cluster-resource-namespace"}, name) {
 			continue
 		}
 		if val != def {
@@ -510,6 +615,10 @@ func checkServiceMonitor(t *testing.T, r rendered) {
 	ep, _ := eps[0].(map[string]any)
 	if ep["port"] != svc.Spec.Ports[0].Name || ep["path"] != "/metrics" {
 		t.Errorf("ServiceMonitor endpoint %v, want port %s path /metrics", ep, svc.Spec.Ports[0].Name)
+	}
+	// Metrics are secure by default: HTTPS with Prometheus' ServiceAccount token.
+	if ep["scheme"] != "https" || ep["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" {
+		t.Errorf("ServiceMonitor endpoint %v, want https with the ServiceAccount token", ep)
 	}
 }
 
@@ -597,7 +706,7 @@ func checkMonitoringValues(t *testing.T, r rendered) {
 	if len(np.Spec.Ingress) != 1 || !reflect.DeepEqual(np.Spec.Ingress[0].From, wantFrom) {
 		t.Errorf("ingress = %+v, want from %+v", np.Spec.Ingress, wantFrom)
 	}
-	if want := []networkingv1.NetworkPolicyPort{tcpPort(8080), tcpPort(8081)}; !reflect.DeepEqual(np.Spec.Ingress[0].Ports, want) {
+	if want := []networkingv1.NetworkPolicyPort{tcpPort(8443), tcpPort(8081)}; !reflect.DeepEqual(np.Spec.Ingress[0].Ports, want) {
 		t.Errorf("ingress ports = %+v, want metrics and health", np.Spec.Ingress[0].Ports)
 	}
 	var cidrs []string
@@ -619,6 +728,66 @@ func checkMonitoringValues(t *testing.T, r rendered) {
 		MatchLabels: map[string]string{"kubernetes.io/metadata.name": "openshell"}}}}
 	if !reflect.DeepEqual(gatewayPeers, wantGW) {
 		t.Errorf("gateway egress peers = %+v, want the openshell namespace", gatewayPeers)
+	}
+}
+
+// checkScopedRBAC asserts a namespace-scoped install: the ClusterRole holds only the
+// cluster-scoped resources of config/rbac/role.yaml, each namespace gets a Role with the rest
+// bound to the manager, and together they grant exactly role.yaml's (resource, verb) pairs.
+func checkScopedRBAC(t *testing.T, r rendered, namespaces []string, sa string) {
+	t.Helper()
+	var want rbacv1.ClusterRole
+	readConfig(t, "config/rbac/role.yaml", &want)
+	pairs := func(rules []rbacv1.PolicyRule) map[string]bool {
+		out := map[string]bool{}
+		for _, rule := range rules {
+			for _, g := range rule.APIGroups {
+				for _, res := range rule.Resources {
+					for _, v := range rule.Verbs {
+						out[g+"/"+res+":"+v] = true
+					}
+				}
+			}
+		}
+		return out
+	}
+	clusterScopedResources := map[string]bool{"gatewayconnections": true, "gatewayconnections/status": true,
+		"namespaces": true, "tokenreviews": true, "subjectaccessreviews": true}
+	cr := managerClusterRole(t, r)
+	for _, rule := range cr.Rules {
+		for _, res := range rule.Resources {
+			if !clusterScopedResources[res] {
+				t.Errorf("ClusterRole %s grants namespaced %s in a namespace-scoped install", cr.Name, res)
+			}
+		}
+	}
+	got := pairs(cr.Rules)
+	seen := map[string]bool{}
+	for _, o := range r.ofKind("Role") {
+		var role rbacv1.Role
+		decodeStrict(t, o, &role)
+		if strings.HasSuffix(role.Name, "-leader-election") {
+			continue
+		}
+		seen[role.Namespace] = true
+		for k := range pairs(role.Rules) {
+			got[k] = true
+		}
+	}
+	for _, ns := range namespaces {
+		if !seen[ns] {
+			t.Errorf("no manager Role in namespace %s", ns)
+		}
+	}
+	if w := pairs(want.Rules); !reflect.DeepEqual(got, w) {
+		t.Errorf("ClusterRole and Roles grant %v, config/rbac/role.yaml %v", sortedKeys(got), sortedKeys(w))
+	}
+	for _, o := range r.ofKind("RoleBinding") {
+		var rb rbacv1.RoleBinding
+		decodeStrict(t, o, &rb)
+		if len(rb.Subjects) != 1 || rb.Subjects[0].Name != sa || rb.Subjects[0].Namespace != releaseNamespace {
+			t.Errorf("RoleBinding %s/%s subjects %+v, want the manager's ServiceAccount", rb.Namespace, rb.Name, rb.Subjects)
+		}
 	}
 }
 
@@ -646,7 +815,7 @@ func checkHAValues(t *testing.T, r rendered) {
 		t.Errorf("topologySpreadConstraints %v / priorityClassName %q", pod.Spec.TopologySpreadConstraints, pod.Spec.PriorityClassName)
 	case c.Resources.Limits.Memory().String() != "512Mi":
 		t.Errorf("memory limit = %s", c.Resources.Limits.Memory())
-	case len(c.Env) != 1 || c.Env[0].Name != "GOMAXPROCS":
+	case len(c.Env) != 2 || c.Env[0].Name != "POD_NAMESPACE" || c.Env[1].Name != "GOMAXPROCS":
 		t.Errorf("env = %v", c.Env)
 	}
 }

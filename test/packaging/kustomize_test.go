@@ -19,11 +19,15 @@ type kustomizeCase struct {
 	operator bool
 	// gateway is the GatewayConnection the rendering must carry; nil: none.
 	gateway *v1alpha1.GatewayConnection
+	// guardrails: the rendering carries config/components/guardrails (two policies, two
+	// bindings, their parameters).
+	guardrails bool
 }
 
 var kustomizeCases = []kustomizeCase{
 	{dir: "config/default", operator: true},
 	{dir: "config/overlays/with-gateway", operator: true, gateway: gatewayConnection("default", openshellHelmGateway())},
+	{dir: "config/overlays/with-guardrails", operator: true, guardrails: true},
 	{dir: "config/crd"},
 }
 
@@ -57,6 +61,7 @@ func TestKustomize(t *testing.T) {
 				}
 			}
 			checkCRDSpecs(t, r)
+			checkGuardrails(t, r, tc.guardrails, kustomizeNamespace, "openshell-guardrails")
 			if tc.operator {
 				checkKustomizeOperator(t, r)
 			}
@@ -88,6 +93,10 @@ func checkKustomizeOperator(t *testing.T, r rendered) {
 		t.Errorf("--leader-elect = %s, want true", d.flags["leader-elect"])
 	}
 	role := checkManagerRules(t, r)
+	checkMetricsReader(t, r)
+	if d.flags["metrics-secure"] != "true" {
+		t.Errorf("--metrics-secure = %s, want true", d.flags["metrics-secure"])
+	}
 	checkLeaderElectionRules(t, r)
 	var sa corev1.ServiceAccount
 	r.one(t, "ServiceAccount", &sa)

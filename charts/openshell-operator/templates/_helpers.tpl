@@ -78,6 +78,39 @@ Manager image: repository@digest, else repository:tag (tag defaults to the appVe
 {{- end }}
 
 {{/*
+Leader election Lease name: leaderElection.id, else <fullname>.openshell.dev (unique per release).
+*/}}
+{{- define "openshell-operator.leaderElectionID" -}}
+{{- default (printf "%s.openshell.dev" (include "openshell-operator.fullname" .)) .Values.leaderElection.id }}
+{{- end }}
+
+{{/*
+Cluster resource namespaces as a JSON list: manager.clusterResourceNamespaces, else the release
+namespace plus the namespaces of the chart's own GatewayConnection's Secrets.
+*/}}
+{{- define "openshell-operator.clusterResourceNamespaces" -}}
+{{- $ns := .Values.manager.clusterResourceNamespaces }}
+{{- if not $ns }}
+{{- $ns = list .Release.Namespace }}
+{{- if .Values.gateway.create }}
+{{- $ns = append $ns .Values.gateway.tls.secretNamespace }}
+{{- if .Values.gateway.auth.tokenSecretName }}
+{{- $ns = append $ns (default .Values.gateway.tls.secretNamespace .Values.gateway.auth.tokenSecretNamespace) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $ns | uniq | toJson }}
+{{- end }}
+
+{{/*
+Namespaces the manager needs Roles in when manager.watchNamespaces is set, as a JSON list: the
+watched ones and the cluster resource namespaces.
+*/}}
+{{- define "openshell-operator.roleNamespaces" -}}
+{{- concat .Values.manager.watchNamespaces (include "openshell-operator.clusterResourceNamespaces" . | fromJsonArray) | uniq | toJson }}
+{{- end }}
+
+{{/*
 Checks of value combinations the schema cannot express.
 */}}
 {{- define "openshell-operator.validate" -}}

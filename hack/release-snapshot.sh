@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Dry run of the release build (`make release-snapshot`, .ci/run): goreleaser builds the kubectl
+# plugin for linux/darwin/windows x amd64/arm64 with its archives, checksums and krew manifest
+# into dist/, signing and publishing nothing; then this checks what it wrote: six archives in
+# checksums.txt, a krew manifest with six platforms, and the host binary's --version reporting
+# the VERSION file's version.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+die() { echo "release-snapshot: $*" >&2; exit 1; }
+
+if [[ ! -d cmd/kubectl-openshell ]]; then
+  echo "release-snapshot: cmd/kubectl-openshell is not in this checkout yet; skipping the dry run (goreleaser builds only the plugin)"
+  exit 0
+fi
+version="$(tr -d '[:space:]' < VERSION)"
+start=$(date +%s)
+GORELEASER_CURRENT_TAG="${version}" "${GORELEASER:-bin/goreleaser}" release --snapshot --clean --skip=publish,sign
+snapshot="${version}-snapshot"
+
+archives="$(grep -cE "  kubectl-openshell_${snapshot}_(linux|darwin|windows)_(amd64|arm64)\.(tar\.gz|zip)$" dist/checksums.txt || true)"
+[[ "${archives}" == 6 ]] || die "dist/checksums.txt lists ${archives} plugin archives, want 6: $(cat dist/checksums.txt)"
+platforms="$(grep -c 'sha256:' dist/krew/openshell.yaml || true)"
+[[ "${platforms}" == 6 ]] || die "dist/krew/openshell.yaml has ${platforms} platforms, want 6"
+grep -q "version: ${snapshot}" dist/krew/openshell.yaml || die "dist/krew/openshell.yaml is not for ${snapshot}"
+
+bin="$(find dist -type f -name kubectl-openshell -path "*_$(go env GOOS)_$(go env GOARCH)*" | head -1)"
+[[ -n "${bin}" ]] || die "no kubectl-openshell for $(go env GOOS)/$(go env GOARCH) in dist/"
+out="$("${bin}" --version 2>&1)" || die "${bin} --version failed: ${out}"
+[[ "${out}" == *"${snapshot}"* ]] || die "${bin} --version printed \"${out}\", want ${snapshot}"
+echo "release-snapshot: ok in $(( $(date +%s) - start ))s: ${archives} archives, krew manifest, ${out}"

@@ -187,7 +187,7 @@ func (h *harness) checkSafety(s, prev *snapshot) {
 				h.checkGone(gw, uid, sbs[0], s.at)
 				continue
 			}
-			h.checkID(gw, cr, sbs[0])
+			h.checkID(gw, cr, sbs[0], s.at)
 		}
 		for _, cr := range live {
 			if h.gwIndex(cr) == gw {
@@ -225,7 +225,11 @@ func (h *harness) gwIndex(cr *v1alpha1.Sandbox) int {
 // orphaned on purpose or the deletion is still settling on the gateway.
 func (h *harness) checkGone(gw int, uid types.UID, sb *openshellv1.Sandbox, listedAt time.Time) {
 	h.mu.Lock()
-	_, orphaned := h.orphans[uid]
+	o, orphaned := h.orphans[uid]
+	if orphaned && !o.lost {
+		// Seen after its resource was deleted: from now on it must stay.
+		o.uncertain, o.id = false, sb.GetMetadata().GetId()
+	}
 	gone, deleted := h.goneSince[uid]
 	h.mu.Unlock()
 	if orphaned || !deleted || !gone.Before(listedAt) {
@@ -241,7 +245,7 @@ func (h *harness) checkGone(gw int, uid types.UID, sb *openshellv1.Sandbox, list
 
 // checkID: the gateway sandbox of a live resource keeps its id unless a recreate-needing edit,
 // an OnDelete apply or a state-loss restart allowed a new one.
-func (h *harness) checkID(gw int, cr *v1alpha1.Sandbox, sb *openshellv1.Sandbox) {
+func (h *harness) checkID(gw int, cr *v1alpha1.Sandbox, sb *openshellv1.Sandbox, listedAt time.Time) {
 	id := sb.GetMetadata().GetId()
 	h.mu.Lock()
 	last := h.lastID[cr.UID]
@@ -249,15 +253,31 @@ func (h *harness) checkID(gw int, cr *v1alpha1.Sandbox, sb *openshellv1.Sandbox)
 	if o := h.orphans[cr.UID]; o != nil {
 		o.id = id
 	}
-	allowed := h.allow[cr.UID] > 0
-	if last != "" && last != id && allowed {
-		h.allow[cr.UID] = 0
+	changed := last != "" && last != id
+	allowed := len(h.allow[cr.UID]) > 0
+	if changed && allowed {
+		h.allow[cr.UID] = h.allow[cr.UID][1:]
+	}
+	// Converged on the latest generation: grants made before this list are spent (one
+	// recreate may absorb several edits), so they cannot excuse a later recreation.
+	if !changed && converged(cr, sb) {
+		h.allow[cr.UID] = slices.DeleteFunc(h.allow[cr.UID], func(t time.Time) bool { return t.Before(listedAt) })
 	}
 	h.mu.Unlock()
-	if last != "" && last != id && !allowed {
+	if changed && allowed {
+		h.logf("checker: %s/%s on %s has a new gateway sandbox (%s -> %s), as allowed", cr.Namespace, cr.Name, Gateways[gw], last, id)
+	}
+	if changed && !allowed {
 		h.violate("recreated-"+string(cr.UID)+"-"+id, "sandbox %s/%s on %s recreated (id %s -> %s) without a recreate-needing edit, OnDelete apply or state loss",
 			cr.Namespace, cr.Name, Gateways[gw], last, id)
 	}
+}
+
+// converged: the resource is Ready for its generation and the gateway sandbox is the one its
+// status names, READY, running its environment.
+func converged(cr *v1alpha1.Sandbox, sb *openshellv1.Sandbox) bool {
+	return meta.IsStatusConditionTrue(cr.Status.Conditions, v1alpha1.ConditionReady) && cr.Status.ObservedGeneration == cr.Generation &&
+		mismatch(cr, sb) == "" && maps.Equal(sb.GetSpec().GetEnvironment(), cr.Spec.Environment)
 }
 
 // checkLie: Ready=True for the current generation must match a calm gateway (the sandbox
@@ -334,6 +354,10 @@ func (h *harness) final(ctx context.Context) {
 			h.logf("converging: %d left, first: %s", len(problems), problems[0])
 		}
 		sleep(ctx, 2*time.Second)
+	}
+	if ctx.Err() != nil {
+		h.logf("interrupted while converging: no end-state verdict")
+		return
 	}
 	h.mu.Lock()
 	lastFault := h.lastFault
@@ -433,12 +457,12 @@ func (h *harness) endState(ctx context.Context) []string {
 		}
 	}
 	for uid, o := range orphans {
-		if o.lost || o.id == "" {
+		if o.lost || o.uncertain {
 			continue
 		}
 		found := false
 		for _, sb := range s.gw[o.gw] {
-			found = found || sb.GetMetadata().GetId() == o.id
+			found = found || sb.GetMetadata().GetLabels()[v1alpha1.LabelUID] == string(uid)
 		}
 		if !found {
 			problems = append(problems, fmt.Sprintf("orphan %s (uid %s) deleted from %s: deletionPolicy Orphan must leave it", o.name, uid, Gateways[o.gw]))

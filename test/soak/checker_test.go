@@ -21,9 +21,9 @@ import (
 
 func newCheckHarness() *harness {
 	return &harness{start: time.Now(), seenViol: map[string]bool{}, live: map[string]types.UID{}, gwOf: map[types.UID]int{},
-		allow: map[types.UID]int{}, pendingOnDelete: map[string]bool{}, orphans: map[types.UID]*orphan{}, deleting: map[types.UID]int{},
+		allow: map[types.UID][]time.Time{}, pendingOnDelete: map[string]bool{}, orphans: map[types.UID]*orphan{}, deleting: map[types.UID]int{},
 		goneSince: map[types.UID]time.Time{}, lastID: map[types.UID]string{}, lie: map[types.UID]time.Duration{},
-		lieSince: map[types.UID]time.Time{}, executed: map[Kind]int{}}
+		lieSince: map[types.UID]time.Time{}, executed: map[Kind]int{}, quiet: true}
 }
 
 func gwSandbox(ns, name, uid, id string, phase openshellv1.SandboxPhase) *openshellv1.Sandbox {
@@ -108,12 +108,27 @@ func TestCheckerCatchesUnexplainedRecreation(t *testing.T) {
 	wantViolation(t, h, "recreated")
 
 	h = newCheckHarness()
-	h.lastID["u1"], h.allow["u1"] = "id1", 1
+	h.lastID["u1"], h.allow["u1"] = "id1", []time.Time{time.Now()}
 	h.checkSafety(snap(time.Now(), true, []*openshellv1.Sandbox{gwSandbox("ns", "a", "u1", "id2", ready)}, cr), nil)
 	wantNone(t, h)
-	if h.allow["u1"] != 0 {
-		t.Fatalf("allowance not consumed: %d", h.allow["u1"])
+	if len(h.allow["u1"]) != 0 {
+		t.Fatalf("allowance not consumed: %v", h.allow["u1"])
 	}
+}
+
+// TestCheckerSpendsGrantsOnceConverged: two edits absorbed by one recreate leave a grant; once
+// the resource is seen converged, that grant cannot excuse a later recreation.
+func TestCheckerSpendsGrantsOnceConverged(t *testing.T) {
+	cr := readyCR("ns", "a", "u1", "id2")
+	h := newCheckHarness()
+	t0 := time.Now()
+	h.lastID["u1"], h.allow["u1"] = "id1", []time.Time{t0.Add(-2 * time.Second), t0.Add(-time.Second)}
+	h.checkSafety(snap(t0, true, []*openshellv1.Sandbox{gwSandbox("ns", "a", "u1", "id2", ready)}, cr), nil)
+	h.checkSafety(snap(t0.Add(2*time.Second), true, []*openshellv1.Sandbox{gwSandbox("ns", "a", "u1", "id2", ready)}, cr), nil)
+	wantNone(t, h)
+	cr3 := readyCR("ns", "a", "u1", "id3")
+	h.checkSafety(snap(t0.Add(4*time.Second), true, []*openshellv1.Sandbox{gwSandbox("ns", "a", "u1", "id3", ready)}, cr3), nil)
+	wantViolation(t, h, "recreated")
 }
 
 func TestCheckerCatchesLastingLiesOnly(t *testing.T) {

@@ -78,6 +78,9 @@ type orphan struct {
 	name, id   string
 	lost       bool // its gateway restarted empty since
 	resourceNS string
+	// uncertain: when the resource was deleted a recreation was pending or its sandbox was
+	// never seen, so there may have been nothing to leave behind.
+	uncertain bool
 }
 
 type outage struct {
@@ -106,8 +109,9 @@ type harness struct {
 	// live sandbox resources the harness created, ns/name -> uid, and each uid's gateway.
 	live map[string]types.UID
 	gwOf map[types.UID]int
-	// allow counts recreations of a gateway sandbox the user's actions or a state loss require.
-	allow map[types.UID]int
+	// allow holds, per resource, when each recreation of its gateway sandbox that the user's
+	// actions or a state loss require was granted; an observed recreation uses the oldest.
+	allow map[types.UID][]time.Time
 	// pendingOnDelete are OnDelete sandboxes with a change waiting for the user's delete.
 	pendingOnDelete map[string]bool
 	orphans         map[types.UID]*orphan
@@ -126,6 +130,7 @@ type harness struct {
 	disturbed   []time.Time
 	restartedAt []time.Time
 	mgrFaults   int
+	mgrFaultMu  sync.Mutex
 	mgrDisturb  time.Time
 	outages     []outage
 	executed    map[Kind]int
@@ -136,14 +141,19 @@ type harness struct {
 	leaderLoss  int
 	checkRounds int
 	lieMax      time.Duration
+	// quiet keeps the history off the test output (the checker's self-tests).
+	quiet bool
 }
 
 func (h *harness) logf(format string, args ...any) {
 	line := fmt.Sprintf("%9s ", time.Since(h.start).Round(time.Millisecond)) + fmt.Sprintf(format, args...)
 	h.mu.Lock()
 	h.history = append(h.history, line)
+	quiet := h.quiet
 	h.mu.Unlock()
-	_, _ = fmt.Fprintln(GinkgoWriter, line)
+	if !quiet {
+		_, _ = fmt.Fprintln(GinkgoWriter, line)
+	}
 }
 
 // violate records an invariant breach once per key.
@@ -160,10 +170,11 @@ func (h *harness) violate(key, format string, args ...any) {
 	h.logf("VIOLATION %s", msg)
 }
 
-func runSoak(ctx context.Context, seed uint64, d time.Duration) *report {
-	steps := Generate(seed, d)
+func runSoak(ctx context.Context, seed uint64, d time.Duration, skip []Kind) *report {
+	// Skipped kinds are dropped after generation: every other step keeps its time and target.
+	steps := slices.DeleteFunc(Generate(seed, d), func(s Step) bool { return slices.Contains(skip, s.Kind) })
 	h := &harness{seed: seed, d: d, start: time.Now(), seenViol: map[string]bool{}, live: map[string]types.UID{},
-		gwOf: map[types.UID]int{}, allow: map[types.UID]int{}, pendingOnDelete: map[string]bool{}, orphans: map[types.UID]*orphan{},
+		gwOf: map[types.UID]int{}, allow: map[types.UID][]time.Time{}, pendingOnDelete: map[string]bool{}, orphans: map[types.UID]*orphan{},
 		deleting: map[types.UID]int{}, goneSince: map[types.UID]time.Time{}, lastID: map[types.UID]string{},
 		lie: map[types.UID]time.Duration{}, lieSince: map[types.UID]time.Time{}, executed: map[Kind]int{}}
 	var err error
@@ -180,7 +191,7 @@ func runSoak(ctx context.Context, seed uint64, d time.Duration) *report {
 		go func() { defer wg.Done(); h.watchManager(runCtx, m) }()
 	}
 	h.start = time.Now()
-	h.logf("seed %d: %d steps over %s", seed, len(steps), d)
+	h.logf("seed %d: %d steps over %s (skipped kinds: %v)", seed, len(steps), d, skip)
 	var faults sync.WaitGroup
 	for i, s := range steps {
 		if wait := time.Until(h.start.Add(s.At)); wait > 0 {
@@ -526,7 +537,7 @@ func (h *harness) doAct(ctx context.Context, s Step) error {
 			if sb.Spec.UpdateStrategy == v1alpha1.UpdateStrategyOnDelete {
 				h.pendingOnDelete[key] = true
 			} else {
-				h.allow[sb.UID]++
+				h.grant(sb.UID)
 			}
 			h.mu.Unlock()
 			sb.Spec.Environment = map[string]string{"SOAK_GEN": fmt.Sprint(s.Gen)}
@@ -543,7 +554,8 @@ func (h *harness) doAct(ctx context.Context, s Step) error {
 		delete(h.live, key)
 		delete(h.pendingOnDelete, key)
 		if sb.Spec.DeletionPolicy == v1alpha1.DeletionPolicyOrphan {
-			h.orphans[sb.UID] = &orphan{gw: h.gwOf[sb.UID], name: sb.Status.GatewayName, id: h.lastID[sb.UID], resourceNS: s.NS}
+			h.orphans[sb.UID] = &orphan{gw: h.gwOf[sb.UID], name: sb.Status.GatewayName, id: h.lastID[sb.UID], resourceNS: s.NS,
+				uncertain: len(h.allow[sb.UID]) > 0 || h.lastID[sb.UID] == ""}
 		} else {
 			h.deleting[sb.UID] = h.gwOf[sb.UID]
 		}
@@ -585,11 +597,11 @@ func (h *harness) applyOnDelete(ctx context.Context, ns, name string) error {
 		return err
 	}
 	h.mu.Lock()
-	h.allow[uid]++
+	h.grant(uid)
 	h.mu.Unlock()
 	if _, err := h.sims[gw].client.Sandboxes.Delete(c, sb.Status.GatewayName); err != nil {
 		h.mu.Lock()
-		h.allow[uid]--
+		h.allow[uid] = h.allow[uid][:len(h.allow[uid])-1]
 		h.mu.Unlock()
 		return err
 	}
@@ -653,8 +665,10 @@ func (h *harness) fault(ctx context.Context, idx int, s Step) {
 		mgrDuring := mgrBefore || h.mgrFaults > 0 || time.Since(h.mgrDisturb) < s.For
 		h.mu.Unlock()
 		o := outage{gw: s.GW, window: s.For, bound: callBound(objects, s.For), managerFaulted: mgrDuring}
+		var byMethod map[string]int
 		if err == nil && before != nil {
-			o.calls = total(after) - total(before)
+			o.calls = max(total(after)-total(before), 0) // a restart in the window resets the counters
+			byMethod = diff(after, before)
 			// A manager restart during the window legitimately starts every object's backoff over.
 			o.judged = !mgrDuring && !h.wasRestarted(s.GW, s.For)
 			if o.judged && o.calls > o.bound {
@@ -665,7 +679,7 @@ func (h *harness) fault(ctx context.Context, idx int, s Step) {
 		h.mu.Lock()
 		h.outages = append(h.outages, o)
 		h.mu.Unlock()
-		h.logf("end of outage #%d on %s: %d calls in %s (bound %d, judged %v)", idx, sim.name, o.calls, s.For, o.bound, o.judged)
+		h.logf("end of outage #%d on %s: %d calls in %s (bound %d, judged %v): %v", idx, sim.name, o.calls, s.For, o.bound, o.judged, byMethod)
 	case FaultStreamCut:
 		resp, err := http.Post("http://"+sim.admin+"/streams/cut", "application/json", nil)
 		if err != nil {
@@ -796,7 +810,7 @@ func (h *harness) restartGateway(ctx context.Context, s Step) {
 	h.mu.Lock()
 	for _, uid := range h.live {
 		if h.gwOf[uid] == s.GW {
-			h.allow[uid]++
+			h.grant(uid)
 		}
 	}
 	for _, o := range h.orphans {
@@ -833,6 +847,10 @@ func (h *harness) restartGateway(ctx context.Context, s Step) {
 }
 
 func (h *harness) managerFault(ctx context.Context, s Step) {
+	// One manager fault at a time: a kill arriving while a pause of the same process is in
+	// progress would race its restart. A later fault waits (and is logged when it runs).
+	h.mgrFaultMu.Lock()
+	defer h.mgrFaultMu.Unlock()
 	h.mu.Lock()
 	h.mgrFaults++
 	h.mgrDisturb = time.Now()
@@ -890,6 +908,9 @@ func (h *harness) managerFault(ctx context.Context, s Step) {
 			return
 		}
 	}
+	if target.p.Running() {
+		return
+	}
 	if err := target.p.Restart(); err != nil {
 		h.violate("restart-"+target.name, "restart %s: %v", target.name, err)
 		return
@@ -938,3 +959,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	}
 }
+
+// grant allows one recreation of uid's gateway sandbox; h.mu is held.
+func (h *harness) grant(uid types.UID) { h.allow[uid] = append(h.allow[uid], time.Now()) }

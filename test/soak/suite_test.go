@@ -54,6 +54,17 @@ func soakParams() ([]uint64, time.Duration) {
 	return seeds, d
 }
 
+// soakSkip are the step kinds SOAK_SKIP (comma-separated) leaves out of the schedule.
+func soakSkip() []Kind {
+	var out []Kind
+	for _, k := range strings.Split(os.Getenv("SOAK_SKIP"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, Kind(k))
+		}
+	}
+	return out
+}
+
 func TestSoak(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Soak (seeded actions and faults against real processes)")
@@ -78,7 +89,7 @@ var _ = Describe("Soak", func() {
 	seeds, d := soakParams()
 	for _, seed := range seeds {
 		It(fmt.Sprintf("keeps every invariant with seed %d for %s", seed, d), func(ctx SpecContext) {
-			rep := runSoak(ctx, seed, d)
+			rep := runSoak(ctx, seed, d, soakSkip())
 			summary := rep.Summary()
 			_, _ = fmt.Fprintln(GinkgoWriter, summary)
 			if path := os.Getenv("SOAK_REPORT"); path != "" {

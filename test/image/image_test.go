@@ -31,6 +31,8 @@ var (
 	root, imageDir string
 	// version and commit are what the image must carry: the VERSION file and HEAD.
 	version, commit string
+	// sourceEpoch is the commit time (seconds) the image is stamped with.
+	sourceEpoch string
 )
 
 // platforms are the image's platforms and the ELF machine of each binary.
@@ -55,7 +57,12 @@ func setup(m *testing.M) (int, error) {
 		return 0, err
 	}
 	version = strings.TrimSpace(string(v))
+	// Read once: a commit made while the suite runs must not make the build and the
+	// expectations disagree.
 	if commit, err = output("git", "rev-parse", "HEAD"); err != nil {
+		return 0, err
+	}
+	if sourceEpoch, err = output("git", "log", "-1", "--format=%ct", commit); err != nil {
 		return 0, err
 	}
 	if imageDir = os.Getenv("IMAGE_DIR"); imageDir == "" {
@@ -66,7 +73,7 @@ func setup(m *testing.M) (int, error) {
 		defer func() { _ = os.RemoveAll(tmp) }()
 		imageDir = filepath.Join(tmp, "image")
 		fmt.Fprintln(os.Stderr, "image: running `make image` (set IMAGE_DIR to test an existing build)")
-		cmd := exec.Command("make", "--no-print-directory", "image", "IMAGE_DIR="+imageDir)
+		cmd := exec.Command("make", "--no-print-directory", "image", "IMAGE_DIR="+imageDir, "COMMIT="+commit, "SOURCE_DATE_EPOCH="+sourceEpoch)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return 0, fmt.Errorf("make image: %w", err)
@@ -153,10 +160,7 @@ func TestConfig(t *testing.T) {
 				t.Errorf("label %s = %q, config created %s", ociimage.LabelCreated, labels[ociimage.LabelCreated], cfg.Created)
 			}
 			// The timestamp is the commit's, not the build's: reproducible builds.
-			epoch, err := output("git", "log", "-1", "--format=%ct")
-			if err != nil {
-				t.Fatal(err)
-			}
+			epoch := sourceEpoch
 			if want := fmt.Sprint(cfg.Created.Unix()); want != epoch {
 				t.Errorf("created %s (unix %s), want the commit time %s", cfg.Created, want, epoch)
 			}
@@ -224,10 +228,7 @@ func TestBinaryRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s --version: %v: %s", bin, err, out)
 	}
-	epoch, err := output("git", "log", "-1", "--format=%ct")
-	if err != nil {
-		t.Fatal(err)
-	}
+	epoch := sourceEpoch
 	secs, err := strconv.ParseInt(epoch, 10, 64)
 	if err != nil {
 		t.Fatal(err)
@@ -245,10 +246,7 @@ func TestReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	epoch, err := output("git", "log", "-1", "--format=%ct")
-	if err != nil {
-		t.Fatal(err)
-	}
+	epoch := sourceEpoch
 	out := t.TempDir()
 	args := []string{"run", "./hack/image", "--out", out, "--version", version, "--revision", commit,
 		"--source-date-epoch", epoch}

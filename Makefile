@@ -1,6 +1,6 @@
 # openshell-operator Makefile (kubebuilder v4 conventions).
 
-IMG ?= ghcr.io/openshell-operator/openshell-operator:dev
+IMG ?= $(IMAGE_REPO):$(VERSION)
 CHART_DIR ?= charts/openshell-operator
 LOCALBIN ?= $(shell pwd)/bin
 GOBIN_ENV = GOBIN=$(LOCALBIN)
@@ -152,7 +152,7 @@ run: ## Run the manager against the current kubeconfig.
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a container engine).
-	docker build -t $(IMG) .
+	docker build --build-arg LDFLAGS='$(LDFLAGS)' -t $(IMG) .
 
 .PHONY: image
 image: ## Build the multi-arch manager image without a container engine: OCI layout in $(IMAGE_DIR)/oci, docker archives beside it.

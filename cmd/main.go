@@ -102,6 +102,8 @@ func main() {
 	// Defaults chosen with `make bench` (docs/performance.md): 8 workers and 200/400 keep
 	// Ready within a second of the gateway for 100 sandboxes applied at once; steady state
 	// makes no writes, so the budget is only spent when there is work.
+	flag.DurationVar(&ctrlOpts.Observer.DraftResync, "policy-draft-resync", 0,
+		"How often every managed sandbox's draft policy is read for PolicyProposals (0: with each one-minute list).")
 	flag.IntVar(&ctrlOpts.MaxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles, "Concurrent Sandbox reconciles.")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Kubernetes client QPS (status writes, finalizers and events).")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Kubernetes client burst.")

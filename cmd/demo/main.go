@@ -90,6 +90,13 @@ func run(ctx context.Context, root, workDir string, exitReady bool, readyTimeout
 		return err
 	}
 	step("kubectl get openshell -A\n%s", out)
+	step("the sandbox's policy advisor proposes a rule (simulator admin API); waiting for its PolicyProposal")
+	proposals, err := env.ProposeDemoChunk(waitCtx)
+	if err != nil {
+		return err
+	}
+	step("kubectl get policyproposals -n demo\n%s", proposals)
+	fmt.Printf("Review it: kubectl openshell proposals -n demo; kubectl openshell approve <name> -n demo (docs/approvals.md)\n")
 	fmt.Printf("\nThe cluster keeps running. In another shell:\n\n  export KUBECONFIG=%s\n  kubectl get openshell -A\n\n", env.Kubeconfig)
 	fmt.Printf("Logs: %s/{manager,gatewaysim}.log; simulator admin API http://%s\n", workDir, env.AdminAddr)
 	if exitReady {

@@ -34,6 +34,13 @@ const (
 	eventSettingDeleted      = "SettingDeleted"
 	eventGlobalPolicyApplied = "GlobalPolicyApplied"
 	eventGlobalPolicyDeleted = "GlobalPolicyDeleted"
+	// PolicyProposals: a new chunk, and decisions carried out on the gateway.
+	eventProposed         = "Proposed"
+	eventProposalEdited   = "ProposalEdited"
+	eventProposalApproved = "ProposalApproved"
+	eventProposalRejected = "ProposalRejected"
+	eventProposalUndone   = "ProposalUndone"
+	eventProposalsCleared = "ProposalsCleared"
 	// eventGatewayPlatform is the reason of a mirrored gateway platform event without one.
 	eventGatewayPlatform = "GatewayEvent"
 )

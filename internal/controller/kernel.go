@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -94,6 +95,49 @@ type kernel[T object] struct {
 	Uses func(ctx context.Context, obj T) (use gatewayUse, ok bool)
 	// retries is the per-object exponential backoff of failed calls.
 	retries workqueue.TypedRateLimiter[reconcile.Request]
+	// holds keeps events from cutting a backoff short.
+	holds backoffHolds
+}
+
+// backoffHolds remembers, per object, until when the backoff of its last failed gateway call
+// runs and for which generation. A workqueue event Adds the object at once even while it waits
+// out a rate-limited retry, so without this a stream of unrelated events (status writes,
+// label edits) would call a failing gateway on every one. A new generation is not held: a
+// spec change is tried at once.
+type backoffHolds struct {
+	mu    sync.Mutex
+	until map[types.NamespacedName]heldUntil
+}
+
+type heldUntil struct {
+	at         time.Time
+	generation int64
+}
+
+func (h *backoffHolds) hold(key types.NamespacedName, generation int64, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.until == nil {
+		h.until = map[types.NamespacedName]heldUntil{}
+	}
+	h.until[key] = heldUntil{at: at, generation: generation}
+}
+
+func (h *backoffHolds) release(key types.NamespacedName) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.until, key)
+}
+
+// remaining is how long key of this generation is still held (0: not held).
+func (h *backoffHolds) remaining(key types.NamespacedName, generation int64, now time.Time) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u, ok := h.until[key]
+	if !ok || u.generation != generation || !now.Before(u.at) {
+		return 0
+	}
+	return u.at.Sub(now)
 }
 
 // newKernel wires a kind into the kernel.
@@ -113,9 +157,15 @@ func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	obj := k.New()
 	if err := k.Get(ctx, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
+			k.holds.release(req.NamespacedName)
 			k.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	// An event that is no spec change (a status write, a label edit, a dependent's event) must
+	// not call a failing gateway again before the failure's backoff has run out.
+	if d := k.holds.remaining(req.NamespacedName, obj.GetGeneration(), time.Now()); d > 0 {
+		return ctrl.Result{RequeueAfter: d}, nil
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
 		if !controllerutil.ContainsFinalizer(obj, v1alpha1.Finalizer) {
@@ -186,14 +236,17 @@ func (k *kernel[T]) finish(ctx context.Context, req ctrl.Request, orig, obj T, s
 			k.Recorder.Eventf(obj, typ, o.Reason, "%s", o.Message)
 		}
 	}
-	res := k.requeue(req, st)
+	res := k.requeue(req, obj.GetGeneration(), st)
 	logf.FromContext(ctx).V(1).Info("reconciled", "kind", k.Kind, "reason", o.Reason, "requeueAfter", res.RequeueAfter)
 	return res, nil
 }
 
 // requeue: a failed call backs off per object; a wait on a dependency looks again after
 // the dependency interval; a stalled object waits for a change; success resets the backoff.
-func (k *kernel[T]) requeue(req ctrl.Request, st step) ctrl.Result {
+func (k *kernel[T]) requeue(req ctrl.Request, generation int64, st step) ctrl.Result {
+	if st.Failure == nil || st.Failure.Retry != retryBackoff {
+		k.holds.release(req.NamespacedName)
+	}
 	if st.Failure == nil {
 		k.retries.Forget(req)
 		return ctrl.Result{RequeueAfter: st.RequeueAfter}
@@ -201,7 +254,9 @@ func (k *kernel[T]) requeue(req ctrl.Request, st step) ctrl.Result {
 	switch st.Failure.Retry {
 	case retryBackoff:
 		if st.RequeueAfter == 0 {
-			return ctrl.Result{RequeueAfter: k.retries.When(req)}
+			d := k.retries.When(req)
+			k.holds.hold(req.NamespacedName, generation, time.Now().Add(d))
+			return ctrl.Result{RequeueAfter: d}
 		}
 	case retryDependency:
 		if st.RequeueAfter == 0 {

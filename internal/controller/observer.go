@@ -45,6 +45,12 @@ type ObserverOptions struct {
 	// FallbackInterval is the least time between two lists while some awaited sandbox has
 	// no stream (default one second).
 	FallbackInterval time.Duration
+	// DraftResync is how often a list also reports every managed sandbox to the PolicyProposal
+	// discovery, which reads each one's draft chunks (one GetDraftPolicy per sandbox: the
+	// gateway has no list across sandboxes). Default: every Resync (the full list); raise it to
+	// trade how soon a new proposal appears for fewer reads. Streams report draft updates of
+	// the sandboxes they follow at once.
+	DraftResync time.Duration
 }
 
 // sandboxView is what the Sandbox controller reads instead of calling GetSandbox.
@@ -231,6 +237,7 @@ type observer struct {
 	streams        map[string]context.CancelFunc
 	providerEvents chan<- event.GenericEvent
 	draftEvents    chan<- event.GenericEvent
+	draftsListed   time.Time
 	// providers are the managed gateway providers' metadata (resource version, ownership
 	// labels) at the last list, plus those the Provider controller converged since.
 	providers       map[string]*datamodelv1.ObjectMeta
@@ -240,6 +247,9 @@ type observer struct {
 }
 
 func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events chan<- event.GenericEvent) *observer {
+	if opts.DraftResync <= 0 {
+		opts.DraftResync = opts.Resync
+	}
 	if opts.FallbackInterval <= 0 {
 		opts.FallbackInterval = fallbackListInterval
 	}
@@ -339,8 +349,16 @@ func (l *observer) list() error {
 	for _, sb := range changed {
 		l.emit(sb)
 	}
-	for _, sb := range fresh {
-		l.emitDraft(sb)
+	l.mu.Lock()
+	draftsDue := l.draftsListed.IsZero() || time.Since(l.draftsListed) >= l.opts.DraftResync
+	if draftsDue {
+		l.draftsListed = time.Now()
+	}
+	l.mu.Unlock()
+	if draftsDue {
+		for _, sb := range fresh {
+			l.emitDraft(sb)
+		}
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func fallbackFixture(t *testing.T, fallback time.Duration) (*gatewaysim.Simulato
 	}
 	events := make(chan event.GenericEvent, 100)
 	go func() {
-		for range events { //nolint:revive // drained only
+		for range events { // drained only
 		}
 	}()
 	l := newObserver("gw", cl, ObserverOptions{Resync: time.Hour, PageSize: 100, MaxStreams: 1, FallbackInterval: fallback}, events)

@@ -11,26 +11,20 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 	"github.com/openshell-operator/openshell-operator/internal/approvals"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
-)
-
-// Event reasons of decisions carried out on the gateway (on the PolicyProposal).
-const (
-	eventProposed         = "Proposed"
-	eventProposalEdited   = "ProposalEdited"
-	eventProposalApproved = "ProposalApproved"
-	eventProposalRejected = "ProposalRejected"
-	eventProposalUndone   = "ProposalUndone"
-	eventProposalsCleared = "ProposalsCleared"
 )
 
 // PolicyProposalReconciler carries reviewers' decisions on PolicyProposals to the gateway
@@ -59,7 +53,9 @@ func (r *PolicyProposalReconciler) finalize(context.Context, *v1alpha1.PolicyPro
 
 // quorum is the namespace's approval quorum.
 func (r *PolicyProposalReconciler) quorum(ctx context.Context, namespace string) (int, *failure) {
-	ns := &corev1.Namespace{}
+	// Metadata only: the annotation is all it needs, and the admission watch caches
+	// Namespaces as metadata already.
+	ns := namespaceMeta()
 	if err := r.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
 		return 0, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading namespace %s: %v", namespace, err), retryBackoff)
 	}
@@ -128,12 +124,8 @@ func (r *PolicyProposalReconciler) recordSeen(p *v1alpha1.PolicyProposal, quorum
 	if !shown || (p.Spec.Decision == v1alpha1.ProposalApproved && !approvals.QuorumMet(p, quorum) && gw != v1alpha1.ChunkApproved) {
 		return
 	}
-	prev := p.Status.InFlight
-	if prev == nil {
-		prev = p.Status.Outcome
-	}
 	o := &v1alpha1.ProposalOutcome{Decision: p.Spec.Decision, Generation: p.Generation, Time: nowTime()}
-	if prev != nil && prev.Decision == p.Spec.Decision {
+	if prev := p.Status.Outcome; prev != nil && prev.Decision == p.Spec.Decision && prev.Error == "" {
 		o.PolicyVersion, o.PolicyHash = prev.PolicyVersion, prev.PolicyHash
 	}
 	p.Status.Outcome, p.Status.InFlight = o, nil
@@ -156,6 +148,7 @@ func (r *PolicyProposalReconciler) carryOut(ctx context.Context, gw approvalsGat
 		st := fail(failed(v1alpha1.ReasonProgressing, "record the decision before sending it: "+err.Error(), retryBackoff))
 		return &st
 	}
+	intent := p.DeepCopy()
 	out := &v1alpha1.ProposalOutcome{Decision: decision, Generation: p.Generation}
 	var callErr error
 	what := string(act)
@@ -191,14 +184,22 @@ func (r *PolicyProposalReconciler) carryOut(ctx context.Context, gw approvalsGat
 	}
 	out.Time = nowTime()
 	p.Status.InFlight = nil
+	var f *failure
 	if callErr != nil {
-		f := gatewayFailure(what+" chunk", r.classify(act, callErr))
+		f = gatewayFailure(what+" chunk", r.classify(act, callErr))
 		out.Error = f.Message
-		p.Status.Outcome = out
+	}
+	p.Status.Outcome = out
+	// The outcome is written at once too: the kernel's write compares with the object as
+	// read before the intent, so it would not clear the intent it never saw.
+	if err := r.Status().Patch(ctx, p, client.MergeFrom(intent)); err != nil {
+		st := fail(failed(v1alpha1.ReasonProgressing, "record the gateway's answer: "+err.Error(), retryBackoff))
+		return &st
+	}
+	if f != nil {
 		st := fail(f)
 		return &st
 	}
-	p.Status.Outcome = out
 	return nil
 }
 
@@ -227,6 +228,27 @@ func (r *PolicyProposalReconciler) event(p *v1alpha1.PolicyProposal, reason, for
 	if r.Recorder != nil {
 		r.Recorder.Eventf(p, corev1.EventTypeNormal, reason, format, args...)
 	}
+}
+
+// quorumChanged passes Namespace updates that change the approval quorum annotation.
+var quorumChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetAnnotations()[v1alpha1.AnnotationApprovalQuorum] != e.ObjectNew.GetAnnotations()[v1alpha1.AnnotationApprovalQuorum]
+	},
+}
+
+// namespaceProposals maps a Namespace to its PolicyProposals (a new quorum may complete or
+// reopen their approvals).
+func (r *PolicyProposalReconciler) namespaceProposals(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &v1alpha1.PolicyProposalList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		logf.FromContext(ctx).Error(err, "list policy proposals of a namespace", "namespace", o.GetName())
+		return nil
+	}
+	return requestsOf(list.Items)
 }
 
 // findChunk returns the sandbox's chunk with id, nil when the gateway has none.
@@ -260,6 +282,7 @@ func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	k.Uses = r.gatewayUse
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PolicyProposal{}).
+		WatchesMetadata(namespaceMeta(), handler.EnqueueRequestsFromMapFunc(r.namespaceProposals), builder.WithPredicates(quorumChanged)).
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
 		Named("policyproposal")
 	if r.Pokes != nil {

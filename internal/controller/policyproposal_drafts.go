@@ -203,14 +203,15 @@ func (r *PolicyDraftReconciler) ensureProposal(ctx context.Context, sb *v1alpha1
 
 // endpointOf is the first host:port of a chunk's rule.
 func endpointOf(c *openshellv1.PolicyChunk) string {
-	for _, ep := range c.GetProposedRule().GetEndpoints() {
-		port := ep.GetPort()
-		if port == 0 && len(ep.GetPorts()) > 0 {
-			port = ep.GetPorts()[0]
-		}
-		return fmt.Sprintf("%s:%d", ep.GetHost(), port)
+	eps := c.GetProposedRule().GetEndpoints()
+	if len(eps) == 0 {
+		return ""
 	}
-	return ""
+	port := eps[0].GetPort()
+	if port == 0 && len(eps[0].GetPorts()) > 0 {
+		port = eps[0].GetPorts()[0]
+	}
+	return fmt.Sprintf("%s:%d", eps[0].GetHost(), port)
 }
 
 // deleteProposals deletes the sandbox's proposals not in keep (all with keep nil).

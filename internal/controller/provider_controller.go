@@ -12,10 +12,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -241,7 +243,7 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Provider{}).
 		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.providersForSecret)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(r.providersForConnection)).
-		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(providersOfSandbox)).
+		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(providersOfSandbox), builder.WithPredicates(sandboxProvidersChanged)).
 		Named("provider").
 		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()})
 	if r.DriftEvents != nil {
@@ -265,6 +267,21 @@ func (r *ProviderReconciler) providersForConnection(ctx context.Context, obj cli
 		return nil
 	}
 	return requestsOf(list.Items)
+}
+
+// sandboxProvidersChanged passes the Sandbox events that can change whether a Provider is in
+// use: creation, deletion (and its start), and a change of spec.providers; not status writes
+// or label edits, which would re-read every referenced gateway provider for nothing.
+var sandboxProvidersChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*v1alpha1.Sandbox)
+		n, ok2 := e.ObjectNew.(*v1alpha1.Sandbox)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return !slices.Equal(o.Spec.Providers, n.Spec.Providers) || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
+			len(o.Finalizers) != len(n.Finalizers)
+	},
 }
 
 func providersOfSandbox(_ context.Context, obj client.Object) []reconcile.Request {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
@@ -190,5 +192,60 @@ func TestProviderFinalize(t *testing.T) {
 				t.Fatalf("calls (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestBackoffHoldsAgainstEvents is the regression of the soak's second finding: events that
+// are no spec change (a status write, a label edit, a Sandbox event mapped to its Providers)
+// must not call a failing gateway again before the backoff has run out; a new generation is
+// tried at once.
+func TestBackoffHoldsAgainstEvents(t *testing.T) {
+	conns, g := oneGateway()
+	g.errs["Providers.Get"] = status.Error(codes.Unavailable, "connection refused")
+	c := fakeAPI(t, unitProvider(), secretOf("team", "creds", map[string]string{"OPENAI_API_KEY": "sk-1"}))
+	k := providerKernel(c, conns, &eventLog{})
+	reconcileOnce(t, k, keyOf(unitProvider()))
+	for range 5 { // five unrelated events inside the backoff
+		if _, res := reconcileOnce(t, k, keyOf(unitProvider())); res.RequeueAfter <= 0 {
+			t.Fatalf("a held reconcile must requeue for the rest of the backoff, got %s", res.RequeueAfter)
+		}
+	}
+	if n := g.calls["Providers.Get"]; n != 1 {
+		t.Fatalf("%d gateway calls during one backoff, want 1", n)
+	}
+	p := &v1alpha1.Provider{}
+	if err := c.Get(context.Background(), keyOf(unitProvider()), p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Config = map[string]string{"k": "v"}
+	p.Generation++ // the fake client does not bump generations
+	if err := c.Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	reconcileOnce(t, k, keyOf(unitProvider()))
+	if n := g.calls["Providers.Get"]; n != 2 {
+		t.Fatalf("a spec change must be tried at once: %d calls, want 2", n)
+	}
+}
+
+func TestSandboxProvidersChanged(t *testing.T) {
+	base := unitSandbox(func(sb *v1alpha1.Sandbox) { sb.Spec.Providers = []string{"a"} })
+	relabeled := base.DeepCopy()
+	relabeled.Labels = map[string]string{"x": "y"}
+	restatused := base.DeepCopy()
+	restatused.Status.Phase = v1alpha1.SandboxPhaseReady
+	moved := base.DeepCopy()
+	moved.Spec.Providers = []string{"b"}
+	deleting := base.DeepCopy()
+	now := metav1.Now()
+	deleting.DeletionTimestamp = &now
+	for _, tt := range []struct {
+		name string
+		new  *v1alpha1.Sandbox
+		want bool
+	}{{"label edit", relabeled, false}, {"status write", restatused, false}, {"providers changed", moved, true}, {"deletion starts", deleting, true}} {
+		if got := sandboxProvidersChanged.Update(event.UpdateEvent{ObjectOld: base, ObjectNew: tt.new}); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

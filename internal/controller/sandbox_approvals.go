@@ -17,17 +17,21 @@ import (
 // without an approval (GitOps-safe: removing one is a reject or an undo, never a side effect
 // of the spec). It also counts the approvals the spec does not contain yet. A sandbox without
 // a spec policy and without approvals keeps nil (the gateway's default policy).
-func (r *SandboxReconciler) withApprovedRules(ctx context.Context, sb *v1alpha1.Sandbox, spec *v1alpha1.SandboxPolicySpec) (*v1alpha1.SandboxPolicySpec, int32, *failure) {
+func (r *SandboxReconciler) withApprovedRules(ctx context.Context, sb *v1alpha1.Sandbox, spec *v1alpha1.SandboxPolicySpec, obs *sandboxObservation) (*v1alpha1.SandboxPolicySpec, *failure) {
 	list := &v1alpha1.PolicyProposalList{}
 	if err := r.List(ctx, list, client.InNamespace(sb.Namespace), client.MatchingLabels{v1alpha1.LabelSandbox: sb.Name}); err != nil {
-		return nil, 0, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("listing policy proposals: %v", err), retryBackoff)
+		return nil, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("listing policy proposals: %v", err), retryBackoff)
 	}
+	var none int32
+	obs.ApprovedRulesNotInSpec, obs.HasProposals = &none, len(list.Items) > 0
 	rules := approvals.Approved(list.Items, sb.Name)
 	if len(rules) == 0 {
-		return spec, 0, nil
+		return spec, nil
 	}
 	merged, notInSpec := approvals.Merge(spec, rules)
-	return merged, int32(len(notInSpec)), nil
+	n := int32(len(notInSpec))
+	obs.ApprovedRulesNotInSpec = &n
+	return merged, nil
 }
 
 // proposalSandbox maps a PolicyProposal to its Sandbox.

@@ -322,6 +322,12 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb
 	}
 	// Live equals desired here, so the sandbox runs (or was sent) this policy.
 	obs.Policy.SourceHash = sourceHash
+	if v := latest.GetRevision().GetVersion(); obs.HasProposals && v > obs.PolicyVersion {
+		// The gateway made this version itself, approving or undoing a PolicyProposal: it is
+		// the desired policy, so its load state is the sandbox's.
+		obs.Policy.Version, obs.Policy.Hash, obs.Policy.Status = v, latest.GetRevision().GetPolicyHash(), v1alpha1.PolicyLoadPending
+		obs.PolicyVersion = v
+	}
 	if obs.PolicyVersion == 0 {
 		return nil
 	}
@@ -381,11 +387,10 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		}
 		policySpec = &sp.Spec
 	}
-	policySpec, notInSpec, f := r.withApprovedRules(ctx, sb, policySpec)
+	policySpec, f := r.withApprovedRules(ctx, sb, policySpec, obs)
 	if f != nil {
 		return nil, f
 	}
-	obs.ApprovedRulesNotInSpec = &notInSpec
 	policy, err := sandboxPolicyToGateway(policySpec)
 	if err != nil {
 		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)

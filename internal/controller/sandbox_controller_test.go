@@ -167,14 +167,19 @@ var _ = Describe("Sandbox controller", func() {
 
 	It("attaches and detaches providers in place", func() {
 		ns := sbNamespace(ctx)
-		provGW := "prov-" + ns
-		_, err := sbGW.Providers.Create(ctx, &datamodelv1.Provider{Metadata: &datamodelv1.ObjectMeta{Name: provGW},
-			Type: "github", Credentials: map[string]string{"GITHUB_TOKEN": "x"}})
-		Expect(err).NotTo(HaveOccurred())
+		// No Provider controller runs here: the test plays it, creating the gateway provider
+		// under the derived name with the Provider's ownership labels and marking it Ready
+		// for its generation (what the Sandbox kind requires before attaching it).
 		prov := &v1alpha1.Provider{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gh"},
 			Spec: v1alpha1.ProviderSpec{Type: "github", CredentialsSecretRef: v1alpha1.CredentialsSecretReference{Name: "gh"}}}
 		Expect(sbClient.Create(ctx, prov)).To(Succeed())
+		provGW := GatewayName(ns, "gh")
+		_, err := sbGW.Providers.Create(ctx, &datamodelv1.Provider{Metadata: &datamodelv1.ObjectMeta{Name: provGW, Labels: OwnershipLabels(prov)},
+			Type: "github", Credentials: map[string]string{"GITHUB_TOKEN": "x"}})
+		Expect(err).NotTo(HaveOccurred())
 		prov.Status.GatewayName = provGW
+		prov.Status.ObservedGeneration = prov.Generation
+		applyConditions(&prov.Status.Conditions, prov.Generation, readyOutcome("in sync"))
 		Expect(sbClient.Status().Update(ctx, prov)).To(Succeed())
 
 		Expect(sbClient.Create(ctx, newSandbox(ns, "withprov"))).To(Succeed())

@@ -47,6 +47,9 @@ type sandboxObservation struct {
 	// ApprovedRulesNotInSpec counts approved proposal rules the spec lacks (nil: not
 	// computed this reconcile, the previous count stays).
 	ApprovedRulesNotInSpec *int32
+	// HasProposals: the sandbox has PolicyProposals, so the gateway may have created policy
+	// versions itself (approvals, undos) that the status follows.
+	HasProposals bool
 }
 
 // sandboxDerivedStatus is the outcome of status derivation.

@@ -140,7 +140,10 @@ func TestAttachDetachProviders(t *testing.T) {
 	must(e.client.Providers.Create(c, provider("p1", "openai", map[string]string{"OPENAI_API_KEY": "k1"})))
 	must(e.client.Providers.Create(c, provider("p2", "github", map[string]string{"OPENAI_API_KEY": "k2"})))
 	must(e.client.Providers.Create(c, provider("p3", "github", map[string]string{"GITHUB_TOKEN": "t"})))
-	sb := must(e.client.Sandboxes.Create(c, "sb", &openshellv1.SandboxSpec{Providers: []string{"p1"}}, nil))
+	must(e.client.Sandboxes.Create(c, "sb", &openshellv1.SandboxSpec{Providers: []string{"p1"}}, nil))
+	// Provisioning finishes asynchronously and bumps the resource version: wait for it, so
+	// the resource versions compared below move only with the calls under test.
+	sb := must(e.client.Sandboxes.WaitReady(c, "sb"))
 	rv := sb.GetMetadata().GetResourceVersion()
 
 	_, _, err := e.client.Sandboxes.AttachProvider(c, "sb", "p3", rv+100)

@@ -68,7 +68,7 @@ const imageLayoutEnv = "E2E_IMAGE_LAYOUT"
 func buildBinaries(ctx context.Context, root string) (devenv.Binaries, error) {
 	layout := os.Getenv(imageLayoutEnv)
 	if layout == "" {
-		fmt.Fprintf(GinkgoWriter, "==> %s is unset: building the manager from source, not testing the image\n", imageLayoutEnv)
+		_, _ = fmt.Fprintf(GinkgoWriter, "==> %s is unset: building the manager from source, not testing the image\n", imageLayoutEnv)
 		return devenv.Build(ctx, root, GinkgoWriter)
 	}
 	sim, err := devenv.BuildSimulator(ctx, root, GinkgoWriter)
@@ -83,6 +83,6 @@ func buildBinaries(ctx context.Context, root string) (devenv.Binaries, error) {
 	if err != nil {
 		return devenv.Binaries{}, fmt.Errorf("%s --version: %w: %s", manager, err, out)
 	}
-	fmt.Fprintf(GinkgoWriter, "==> running the manager from the image %s: %s", layout, out)
+	_, _ = fmt.Fprintf(GinkgoWriter, "==> running the manager from the image %s: %s", layout, out)
 	return devenv.Binaries{Manager: manager, Simulator: sim}, nil
 }

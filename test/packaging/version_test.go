@@ -46,8 +46,9 @@ func managerImage(t *testing.T, r rendered) string {
 	return ""
 }
 
-// TestVersionsAgree checks that the chart, the kustomize image tag, the changelog and the
-// binaries all carry the VERSION file's version.
+// TestVersionsAgree checks that the chart, the kustomize image tag, the changelog, the krew
+// manifest and the binaries (manager, simulator, kubectl plugin) all carry the VERSION file's
+// version.
 func TestVersionsAgree(t *testing.T) {
 	version := projectVersion(t)
 
@@ -99,6 +100,30 @@ func TestVersionsAgree(t *testing.T) {
 		}
 	})
 
+	t.Run("plugins/openshell.yaml", func(t *testing.T) {
+		data, err := os.ReadFile(filepath.Join(root, "plugins", "openshell.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Spec struct {
+				Version   string
+				Platforms []struct{ URI string }
+			}
+		}
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Spec.Version != version {
+			t.Errorf("the krew manifest is for %s, want %s (VERSION)", m.Spec.Version, version)
+		}
+		for _, p := range m.Spec.Platforms {
+			if !strings.Contains(p.URI, "/download/"+version+"/kubectl-openshell_"+version+"_") {
+				t.Errorf("krew platform URI %s is not of release %s", p.URI, version)
+			}
+		}
+	})
+
 	// The binaries, built with the Makefile's -ldflags (as `make build`, `make image`), report
 	// the version, the commit and the commit time.
 	ldflags, err := run("make", "--no-print-directory", "-s", "print-ldflags")
@@ -110,7 +135,7 @@ func TestVersionsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for name, pkg := range map[string]string{"manager": "./cmd", "gatewaysim": "./cmd/gatewaysim"} {
+	for name, pkg := range map[string]string{"manager": "./cmd", "gatewaysim": "./cmd/gatewaysim", "kubectl-openshell": "./cmd/kubectl-openshell"} {
 		t.Run(name, func(t *testing.T) {
 			bin := filepath.Join(dir, name)
 			if _, err := run("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", bin, pkg); err != nil {

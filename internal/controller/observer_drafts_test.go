@@ -1,0 +1,71 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
+)
+
+// TestListsReportDraftsAtTheDraftResync: every list updates the view, but only a list a
+// DraftResync after the previous report hands each managed sandbox to the PolicyProposal
+// discovery (one GetDraftPolicy each), so fallback lists and one-minute lists do not multiply
+// draft reads.
+func TestListsReportDraftsAtTheDraftResync(t *testing.T) {
+	certs, err := gatewaysim.GenerateCertBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := gatewaysim.New(gatewaysim.Options{})
+	addr, err := sim.Start("127.0.0.1:0", certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Stop)
+	cl, err := gateway.FromCredentials(addr, certs.CACert, certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	for i := range 3 {
+		name := fmt.Sprintf("sb-%d", i)
+		if _, err := cl.Sandboxes.Create(ctx, name, &openshellv1.SandboxSpec{}, map[string]string{"app.kubernetes.io/managed-by": "openshell-operator",
+			"openshell.dev/namespace": "ns", "openshell.dev/name": name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name        string
+		draftResync time.Duration
+		want        int
+	}{
+		{"an hour: only the first of three lists reports", time.Hour, 3},
+		{"a nanosecond: every list reports", time.Nanosecond, 9},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			drafts := make(chan event.GenericEvent, 100)
+			l := newObserver("gw", cl, ObserverOptions{Resync: time.Hour, PageSize: 100, DraftResync: tt.draftResync}, make(chan event.GenericEvent, 100))
+			l.draftEvents = drafts
+			t.Cleanup(l.stop)
+			for range 3 {
+				if tt.draftResync == time.Nanosecond {
+					time.Sleep(time.Millisecond) // the clock must move past a nanosecond
+				}
+				if err := l.list(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := len(drafts); got != tt.want {
+				t.Errorf("%d draft events, want %d", got, tt.want)
+			}
+		})
+	}
+}

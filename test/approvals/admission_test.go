@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,6 +42,17 @@ func reviewers(namespace string, users ...string) {
 		rb.Subjects = append(rb.Subjects, rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: u})
 	}
 	Expect(admin.Create(ctx, rb)).To(Succeed())
+	// The API server's RBAC authorizer learns of new bindings through an informer: wait until
+	// it does, so no reviewer's first request is judged before its binding is in effect.
+	for _, u := range users {
+		Eventually(func(g Gomega) {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: u,
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: namespace, Verb: "update",
+					Group: v1alpha1.GroupVersion.Group, Resource: "policyproposals"}}}
+			g.Expect(admin.Create(ctx, sar)).To(Succeed())
+			g.Expect(sar.Status.Allowed).To(BeTrue(), "the reviewer binding of %s is not in effect yet", u)
+		}).WithTimeout(30 * time.Second).WithPolling(50 * time.Millisecond).Should(Succeed())
+	}
 }
 
 // approve has user add approval entries (user names as given) and set the decision Approved.

@@ -116,15 +116,20 @@ func run(ctx context.Context, root, sizes string, modes, extra []string, delay, 
 
 // result is one (mode, N) run.
 type result struct {
-	Mode                 string
-	N                    int
-	LagP50, LagP99       time.Duration
-	AllReady             time.Duration
-	RPCsPerSandbox       float64
-	WritesPerSandbox     float64
-	SteadyReadsPerMin    float64
-	SteadyMutatingPerMin float64
-	SteadyWritesPerMin   float64
+	Mode           string
+	N              int
+	LagP50, LagP99 time.Duration
+	// AfterGatewayP50/P99 are how long after the gateway's READY each resource showed Ready;
+	// AfterGatewayLateMax is the worst of those the gateway made READY once the whole fleet
+	// had been written (AfterGatewayLateN of them).
+	AfterGatewayP50, AfterGatewayP99, AfterGatewayLateMax time.Duration
+	AfterGatewayLateN                                     int
+	AllReady                                              time.Duration
+	RPCsPerSandbox                                        float64
+	WritesPerSandbox                                      float64
+	SteadyReadsPerMin                                     float64
+	SteadyMutatingPerMin                                  float64
+	SteadyWritesPerMin                                    float64
 	// ConvergeByMethod and SteadyByMethod are gateway calls per method: per sandbox to
 	// converge, and per minute once steady.
 	ConvergeByMethod map[string]float64
@@ -175,6 +180,7 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 	if err := createFleet(ctx, c, t, "bench", "sb", n); err != nil {
 		return res, err
 	}
+	written := time.Now()
 	dumped := false
 	if err := waitFor(ctx, timeout, func() (bool, error) {
 		if !dumped && time.Since(start) > stallAfter(delay) {
@@ -231,6 +237,13 @@ func measure(ctx context.Context, root string, bins devenv.Binaries, assets, mod
 	}
 	res.SteadyWritesPerMin = perMin(t.writeCount() - writes0)
 	res.HeapMiB, res.RSSMiB = memory(env)
+	// Read last: these gateway calls are the bench's, not the operator's.
+	gw, err := gatewayReady(ctx, env, "bench", delay)
+	if err != nil {
+		return res, fmt.Errorf("gateway READY times: %w", err)
+	}
+	res.AfterGatewayP50, res.AfterGatewayP99, _, _ = t.readyAfterGateway(gw, time.Time{})
+	_, _, res.AfterGatewayLateMax, res.AfterGatewayLateN = t.readyAfterGateway(gw, written)
 	return res, nil
 }
 
@@ -526,6 +539,10 @@ func render(rs []result, modes []string, delay, window time.Duration) string {
 		num := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 		row("Ready lag p50 (Ready − apply − delay)", func(r result) float64 { return float64(r.LagP50) }, dur)
 		row("Ready lag p99", func(r result) float64 { return float64(r.LagP99) }, dur)
+		row("Ready after the gateway's READY, p50", func(r result) float64 { return float64(r.AfterGatewayP50) }, dur)
+		row("Ready after the gateway's READY, p99", func(r result) float64 { return float64(r.AfterGatewayP99) }, dur)
+		row("… worst, of those READY once all were applied", func(r result) float64 { return float64(r.AfterGatewayLateMax) }, dur)
+		row("… how many were READY once all were applied", func(r result) float64 { return float64(r.AfterGatewayLateN) }, num)
 		row("apply → all Ready", func(r result) float64 { return float64(r.AllReady) }, dur)
 		row("gateway RPCs per sandbox to converge", func(r result) float64 { return r.RPCsPerSandbox }, num)
 		for _, m := range methods(byN[n], func(r result) map[string]float64 { return r.ConvergeByMethod }) {

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -191,7 +190,7 @@ func (r *GatewayConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesSecret))).
 		Watches(&v1alpha1.SandboxPolicy{}, handler.EnqueueRequestsFromMapFunc(r.connectionsWhere(usesGlobalPolicy))).
 		Named("gatewayconnection").
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
+		WithOptions(controllerOptions(r.Backoff, 0)).
 		Complete(k)
 }
 

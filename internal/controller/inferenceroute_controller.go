@@ -11,7 +11,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -244,7 +243,7 @@ func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return gatewayRefName(ir.Spec.GatewayRef) == o.GetName()
 		})), builder.WithPredicates(connectionReadinessChanged)).
 		Named("inferenceroute").
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()})
+		WithOptions(controllerOptions(r.Backoff, 0))
 	return watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.InferenceRouteList{} }).Complete(k)
 }
 

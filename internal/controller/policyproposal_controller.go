@@ -13,7 +13,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -283,7 +282,7 @@ func (r *PolicyProposalReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.PolicyProposal{}).
 		WatchesMetadata(namespaceMeta(), handler.EnqueueRequestsFromMapFunc(r.namespaceProposals), builder.WithPredicates(quorumChanged)).
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
+		WithOptions(controllerOptions(r.Backoff, 0)).
 		Named("policyproposal")
 	if r.Pokes != nil {
 		b = b.WatchesRawSource(source.Channel(r.Pokes, &handler.EnqueueRequestForObject{}))

@@ -14,7 +14,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -245,7 +244,7 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(r.providersForConnection)).
 		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(providersOfSandbox), builder.WithPredicates(sandboxProvidersChanged)).
 		Named("provider").
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()})
+		WithOptions(controllerOptions(r.Backoff, 0))
 	if r.DriftEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.DriftEvents, &handler.EnqueueRequestForObject{}))
 	}

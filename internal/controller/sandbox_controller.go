@@ -18,7 +18,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -593,10 +592,10 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&v1alpha1.PolicyProposal{}, handler.EnqueueRequestsFromMapFunc(proposalSandbox)).
 		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(byIndex(sandboxGatewayIndex, false)),
 			builder.WithPredicates(connectionReadinessChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: r.Backoff.rateLimiter()}).
+		WithOptions(controllerOptions(r.Backoff, r.MaxConcurrentReconciles)).
 		Named("sandbox")
 	if r.ViewEvents != nil {
-		b = b.WatchesRawSource(source.Channel(r.ViewEvents, &handler.EnqueueRequestForObject{}))
+		b = b.WatchesRawSource(source.Channel(r.ViewEvents, enqueueObserved))
 	}
 	b = watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.SandboxList{} })
 	return b.Complete(k)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	clientretry "k8s.io/client-go/util/retry"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"google.golang.org/grpc/codes"
@@ -185,18 +187,18 @@ var _ = Describe("Sandbox controller", func() {
 		Expect(sbClient.Create(ctx, newSandbox(ns, "withprov"))).To(Succeed())
 		id := waitReady(ctx, ns, "withprov").Status.SandboxID
 
-		sb := getSB(ctx, ns, "withprov")(Default)
-		sb.Spec.Providers = []string{"gh"}
-		Expect(sbClient.Update(ctx, sb)).To(Succeed())
+		editSB(ctx, ns, "withprov", func(sb *v1alpha1.Sandbox) {
+			sb.Spec.Providers = []string{"gh"}
+		})
 		Eventually(func(g Gomega) {
 			s := waitReady(ctx, ns, "withprov")
 			g.Expect(s.Status.Providers).To(Equal([]string{provGW}))
 			g.Expect(s.Status.SandboxID).To(Equal(id))
 		}, sbTimeout, sbPoll).Should(Succeed())
 
-		sb = getSB(ctx, ns, "withprov")(Default)
-		sb.Spec.Providers = nil
-		Expect(sbClient.Update(ctx, sb)).To(Succeed())
+		editSB(ctx, ns, "withprov", func(sb *v1alpha1.Sandbox) {
+			sb.Spec.Providers = nil
+		})
 		Eventually(func(g Gomega) {
 			gw, err := sbGW.Sandboxes.Get(ctx, gwName(ns, "withprov"))
 			g.Expect(err).NotTo(HaveOccurred())
@@ -216,9 +218,9 @@ var _ = Describe("Sandbox controller", func() {
 		odID := waitReady(ctx, ns, "od").Status.SandboxID
 
 		for _, n := range []string{"rc", "od"} {
-			sb := getSB(ctx, ns, n)(Default)
-			sb.Spec.Image = "example.com/agent:2"
-			Expect(sbClient.Update(ctx, sb)).To(Succeed())
+			editSB(ctx, ns, n, func(sb *v1alpha1.Sandbox) {
+				sb.Spec.Image = "example.com/agent:2"
+			})
 		}
 		Eventually(func(g Gomega) {
 			s := waitReady(ctx, ns, "rc")
@@ -248,11 +250,11 @@ var _ = Describe("Sandbox controller", func() {
 		Expect(sbClient.Create(ctx, newSandbox(ns, "pol", func(s *v1alpha1.Sandbox) { s.Spec.Policy = pol }))).To(Succeed())
 		id := waitReady(ctx, ns, "pol").Status.SandboxID
 
-		sb := getSB(ctx, ns, "pol")(Default)
-		sb.Spec.Policy.NetworkPolicies = map[string]v1alpha1.NetworkPolicyRule{"gh": {Name: "gh",
-			Endpoints: []v1alpha1.NetworkEndpoint{{Host: "api.github.com", Port: 443}},
-			Binaries:  []v1alpha1.NetworkBinary{{Path: "/usr/bin/git"}}}}
-		Expect(sbClient.Update(ctx, sb)).To(Succeed())
+		editSB(ctx, ns, "pol", func(sb *v1alpha1.Sandbox) {
+			sb.Spec.Policy.NetworkPolicies = map[string]v1alpha1.NetworkPolicyRule{"gh": {Name: "gh",
+				Endpoints: []v1alpha1.NetworkEndpoint{{Host: "api.github.com", Port: 443}},
+				Binaries:  []v1alpha1.NetworkBinary{{Path: "/usr/bin/git"}}}}
+		})
 		Eventually(func(g Gomega) {
 			s := waitReady(ctx, ns, "pol")
 			g.Expect(s.Status.Policy).NotTo(BeNil())
@@ -263,9 +265,9 @@ var _ = Describe("Sandbox controller", func() {
 		Eventually(eventReasons(ctx, ns, "pol"), sbTimeout, sbPoll).Should(ContainElement(eventPolicyUpdated))
 
 		By("a landlock change needs a new sandbox")
-		sb = getSB(ctx, ns, "pol")(Default)
-		sb.Spec.Policy.Landlock = &v1alpha1.LandlockPolicy{Compatibility: "hard_requirement"}
-		Expect(sbClient.Update(ctx, sb)).To(Succeed())
+		editSB(ctx, ns, "pol", func(sb *v1alpha1.Sandbox) {
+			sb.Spec.Policy.Landlock = &v1alpha1.LandlockPolicy{Compatibility: "hard_requirement"}
+		})
 		Eventually(func(g Gomega) {
 			s := waitReady(ctx, ns, "pol")
 			g.Expect(s.Status.SandboxID).NotTo(Equal(id))
@@ -328,10 +330,8 @@ var _ = Describe("Sandbox controller", func() {
 		sbSim.InjectError("GetSandbox", codes.Unavailable, "gateway down", -1)
 		DeferCleanup(sbSim.ClearFaults)
 		// Touch the spec so a reconcile runs now rather than at the resync.
-		sb := getSB(ctx, ns, "outage")(Default)
-		sb.Spec.Environment = map[string]string{"X": "1"}
-		Expect(sbClient.Update(ctx, sb)).To(Succeed())
-		sb = waitReason(ctx, ns, "outage", v1alpha1.ReasonGatewayUnavailable)
+		editSB(ctx, ns, "outage", func(sb *v1alpha1.Sandbox) { sb.Spec.Environment = map[string]string{"X": "1"} })
+		sb := waitReason(ctx, ns, "outage", v1alpha1.ReasonGatewayUnavailable)
 		Expect(readyCond(sb).Status).To(Equal(metav1.ConditionFalse))
 		Expect(meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionReconciling)).To(BeTrue())
 		Consistently(func() int { return sbSim.CallCount("DeleteSandbox") }, time.Second, 100*time.Millisecond).Should(Equal(deletes))
@@ -394,3 +394,13 @@ var _ = Describe("Sandbox controller", func() {
 		Expect(sb.Status.SandboxID).NotTo(BeEmpty())
 	})
 })
+
+// editSB changes a Sandbox's spec, retrying when the operator's own writes got there first.
+func editSB(ctx context.Context, ns, name string, edit func(*v1alpha1.Sandbox)) {
+	GinkgoHelper()
+	Expect(clientretry.RetryOnConflict(clientretry.DefaultRetry, func() error {
+		sb := getSB(ctx, ns, name)(Default)
+		edit(sb)
+		return sbClient.Update(ctx, sb)
+	})).To(Succeed())
+}

@@ -7,7 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -64,7 +63,7 @@ func (r *SandboxPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// refreshes the policy it left too.
 		Watches(&v1alpha1.Sandbox{}, handler.EnqueueRequestsFromMapFunc(policyOfSandbox)).
 		Named("sandboxpolicy").
-		WithOptions(controller.Options{RateLimiter: r.Backoff.rateLimiter()}).
+		WithOptions(controllerOptions(r.Backoff, 0)).
 		Complete(k)
 }
 

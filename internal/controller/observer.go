@@ -485,10 +485,22 @@ func (l *observer) record(sb *openshellv1.Sandbox) {
 	name := sb.GetMetadata().GetName()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if prev := l.view[name]; prev != nil && prev.GetMetadata().GetResourceVersion() > sb.GetMetadata().GetResourceVersion() {
+	if prev := l.view[name]; prev != nil && laterState(prev, sb) {
 		return
 	}
 	l.view[name] = proto.Clone(sb).(*openshellv1.Sandbox)
+}
+
+// laterState: a is a later state of the name than b: the same sandbox at a higher resource
+// version, or a sandbox created later (a recreate). Resource versions count per sandbox, so
+// a new sandbox starts below the one it replaced, and comparing them across ids would keep
+// the deleted one.
+func laterState(a, b *openshellv1.Sandbox) bool {
+	am, bm := a.GetMetadata(), b.GetMetadata()
+	if am.GetId() == bm.GetId() {
+		return am.GetResourceVersion() > bm.GetResourceVersion()
+	}
+	return am.GetCreatedAtMs() > bm.GetCreatedAtMs()
 }
 
 func (l *observer) await(name, id string) {
@@ -616,7 +628,7 @@ func (l *observer) follow(ctx context.Context, name, id string) {
 			l.platform[id], published = slices.Clone(events), true
 		}
 		prev := l.view[name]
-		newer := prev == nil || prev.GetMetadata().GetResourceVersion() < sb.GetMetadata().GetResourceVersion()
+		newer := prev == nil || laterState(sb, prev)
 		if newer {
 			l.view[name] = sb
 		}

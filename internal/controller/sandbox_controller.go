@@ -147,7 +147,8 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 	obs.PolicyVersion = policyVersion(sb)
 	obs.GlobalPolicyVersion = r.globalPolicyVersion(ctx, refs.Connection)
 
-	cur, err := r.getSandbox(ctx, gw, sb, refs)
+	cur, fromView, err := r.getSandbox(ctx, gw, sb, refs)
+	obs.FromView = fromView
 	switch {
 	case gateway.IsNotFound(err):
 		return r.create(ctx, gw, sb, refs, desired, obs)
@@ -184,6 +185,18 @@ func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alp
 			obs.RecreatePending, obs.RecreateReasons = true, diff.Recreate
 			obs.ProvidersAttached = !diff.InPlace()
 			return 0
+		}
+		if obs.FromView {
+			current, err := r.currentForRecreate(ctx, gw, refs, cur)
+			switch {
+			case gateway.IsNotFound(err):
+				return r.transitional() // gone meanwhile: the next look creates it
+			case err != nil:
+				obs.Failure = gatewayFailure("get sandbox", err)
+				return 0
+			case !current:
+				return r.transitional()
+			}
 		}
 		if _, err := gw.Sandboxes.Delete(ctx, refs.Name); err != nil && !gateway.IsNotFound(err) {
 			obs.Failure = gatewayFailure("delete sandbox for recreate", err)
@@ -451,19 +464,37 @@ func (r *SandboxReconciler) finalize(ctx context.Context, sb *v1alpha1.Sandbox) 
 // getSandbox reads the gateway sandbox from the observed view when it can. The gateway is
 // asked directly without a view, while the view is not synced, and when the view lacks a
 // sandbox that status says exists (confirm before healing).
-func (r *SandboxReconciler) getSandbox(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs) (*openshellv1.Sandbox, error) {
+func (r *SandboxReconciler) getSandbox(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs) (_ *openshellv1.Sandbox, fromView bool, _ error) {
 	cur, synced := r.View.Lookup(refs.Connection, refs.Name)
 	switch {
 	case cur != nil:
-		return cur, nil
+		return cur, true, nil
 	case synced && sb.Status.SandboxID == "":
-		return nil, errNotObserved
+		return nil, true, errNotObserved
 	}
 	cur, err := gw.Sandboxes.Get(ctx, refs.Name)
 	if err == nil {
 		r.View.Record(refs.Connection, cur)
 	}
-	return cur, err
+	return cur, false, err
+}
+
+// currentForRecreate re-reads a gateway sandbox seen in the view before it is deleted for a
+// recreate. A recreate deletes by name, so it must be decided on what the gateway holds now:
+// a former leader resuming from a pause has a view that missed the current leader's recreate,
+// and deleting for the old sandbox's drift would remove the new one (found by the soak). ok
+// false: the view was behind; the fresh sandbox is recorded and the reconcile looks again.
+func (r *SandboxReconciler) currentForRecreate(ctx context.Context, gw gatewayAPI, refs sandboxRefs, cur *openshellv1.Sandbox) (ok bool, _ error) {
+	fresh, err := gw.Sandboxes.Get(ctx, refs.Name)
+	if err != nil {
+		return false, err
+	}
+	if fresh.GetMetadata().GetId() == cur.GetMetadata().GetId() &&
+		fresh.GetMetadata().GetResourceVersion() == cur.GetMetadata().GetResourceVersion() {
+		return true, nil
+	}
+	r.View.Record(refs.Connection, fresh)
+	return false, nil
 }
 
 // errNotObserved is a NOT_FOUND answered by the synced view, without a gateway call.

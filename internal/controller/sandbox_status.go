@@ -19,6 +19,9 @@ type sandboxObservation struct {
 	ID string
 	// Sandbox is the gateway's object; nil when it does not exist (yet) or was not read.
 	Sandbox *openshellv1.Sandbox
+	// FromView: Sandbox came from the observation view, not from a read in this reconcile
+	// (so it may be behind the gateway).
+	FromView bool
 	// SpecInSync: the gateway's spec matches the desired spec of the current generation.
 	SpecInSync bool
 	// RecreatePending: updateStrategy OnDelete and a change needs a new sandbox.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -318,5 +319,87 @@ func TestSandboxStaleLeaderLeavesNewerSandboxAlone(t *testing.T) {
 	reconcileOnce(t, k, keyOf(unitSandbox()))
 	if got := g.sandboxes[name].GetMetadata().GetLabels()[v1alpha1.LabelGeneration]; got != "5" {
 		t.Fatalf("generation label %q, want 5", got)
+	}
+}
+
+// staleView is an observation view that still holds an older state of a sandbox (a manager
+// resuming from a pause), and records what the reconcile read.
+type staleView struct {
+	pollView
+	sb       *openshellv1.Sandbox
+	recorded []*openshellv1.Sandbox
+}
+
+func (v *staleView) Lookup(string, string) (*openshellv1.Sandbox, bool) { return v.sb, true }
+func (v *staleView) Record(_ string, sb *openshellv1.Sandbox)           { v.recorded = append(v.recorded, sb) }
+
+// Found by the soak (seed 21): a former leader resumed from a pause with a view that still
+// held the sandbox the current leader had just replaced for an edit. Its cache had caught up
+// with the edit, the old sandbox in its view differed from the new spec, and it deleted, by
+// name, the new sandbox. A recreate is decided on a fresh read.
+func TestSandboxRecreateIsDecidedOnTheGatewayNotTheView(t *testing.T) {
+	name := GatewayName("team", "agent")
+	conns, g := oneGateway()
+	edited := unitSandbox(func(sb *v1alpha1.Sandbox) {
+		sb.Generation = 2
+		sb.Spec.Image = "example.com/agent:2"
+		sb.Status.SandboxID = "id-new"
+	})
+	labels := func(gen string) map[string]string {
+		l := OwnershipLabels(edited)
+		l[v1alpha1.LabelGeneration] = gen
+		return l
+	}
+	// The gateway: the current leader's new sandbox for generation 2.
+	g.sandboxes[name] = &openshellv1.Sandbox{Metadata: &datamodelv1.ObjectMeta{Name: name, Id: "id-new", Labels: labels("2"), ResourceVersion: 2, CreatedAtMs: 2000},
+		Spec:   &openshellv1.SandboxSpec{Template: &openshellv1.SandboxTemplate{Image: "example.com/agent:2"}},
+		Status: &openshellv1.SandboxStatus{Phase: openshellv1.SandboxPhase_SANDBOX_PHASE_READY}}
+	// The view: the sandbox it replaced, for generation 1.
+	view := &staleView{sb: &openshellv1.Sandbox{Metadata: &datamodelv1.ObjectMeta{Name: name, Id: "id-old", Labels: labels("1"), ResourceVersion: 7, CreatedAtMs: 1000},
+		Spec:   &openshellv1.SandboxSpec{Template: &openshellv1.SandboxTemplate{Image: "example.com/agent:1"}},
+		Status: &openshellv1.SandboxStatus{Phase: openshellv1.SandboxPhase_SANDBOX_PHASE_READY}}}
+	k, r := sandboxKernel(fakeAPI(t, edited), conns, &eventLog{})
+	r.View = view
+	reconcileOnce(t, k, keyOf(edited))
+	if g.calls["Sandboxes.Delete"] != 0 {
+		t.Fatalf("deleted the gateway's current sandbox for the view's stale one: %v", g.calls)
+	}
+	if got := g.sandboxes[name].GetMetadata().GetId(); got != "id-new" {
+		t.Fatalf("gateway sandbox id %q, want id-new", got)
+	}
+	if len(view.recorded) == 0 || view.recorded[len(view.recorded)-1].GetMetadata().GetId() != "id-new" {
+		t.Fatalf("the fresh read was not recorded in the view: %v", view.recorded)
+	}
+
+	// When the view is current, the recreate goes ahead (one read more, one delete).
+	conns, g = oneGateway()
+	g.sandboxes[name] = proto.Clone(view.sb).(*openshellv1.Sandbox)
+	k, r = sandboxKernel(fakeAPI(t, edited), conns, &eventLog{})
+	r.View = &staleView{sb: proto.Clone(view.sb).(*openshellv1.Sandbox)}
+	reconcileOnce(t, k, keyOf(edited))
+	if g.calls["Sandboxes.Delete"] != 1 || g.calls["Sandboxes.Get"] != 1 {
+		t.Fatalf("calls %v, want one Get and one Delete", g.calls)
+	}
+}
+
+func TestLaterState(t *testing.T) {
+	sb := func(id string, rv uint64, created int64) *openshellv1.Sandbox {
+		return &openshellv1.Sandbox{Metadata: &datamodelv1.ObjectMeta{Id: id, ResourceVersion: rv, CreatedAtMs: created}}
+	}
+	tests := []struct {
+		name string
+		a, b *openshellv1.Sandbox
+		want bool
+	}{
+		{"same sandbox, higher version", sb("x", 5, 1), sb("x", 4, 1), true},
+		{"same sandbox, lower version", sb("x", 3, 1), sb("x", 4, 1), false},
+		{"same sandbox, same version", sb("x", 4, 1), sb("x", 4, 1), false},
+		{"a recreate: the new sandbox starts at a lower version", sb("new", 1, 20), sb("old", 9, 10), true},
+		{"the replaced sandbox, however high its version", sb("old", 9, 10), sb("new", 1, 20), false},
+	}
+	for _, tt := range tests {
+		if got := laterState(tt.a, tt.b); got != tt.want {
+			t.Errorf("%s: laterState = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -104,6 +104,8 @@ func main() {
 	// makes no writes, so the budget is only spent when there is work.
 	flag.DurationVar(&ctrlOpts.Observer.DraftResync, "policy-draft-resync", 0,
 		"How often every managed sandbox's draft policy is read for PolicyProposals (0: with each one-minute list).")
+	flag.IntVar(&ctrlOpts.Observer.DraftReadsPerMinute, "policy-draft-reads-per-minute", controller.DefaultDraftReadsPerMinute,
+		"Budget of those reads (GetDraftPolicy) per gateway and minute: a fleet larger than this is swept less often than --policy-draft-resync (negative: no budget).")
 	flag.IntVar(&ctrlOpts.MaxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles, "Concurrent Sandbox reconciles.")
 	flag.Float64Var(&qps, "kube-api-qps", 200, "Kubernetes client QPS (status writes, finalizers and events).")
 	flag.IntVar(&burst, "kube-api-burst", 400, "Kubernetes client burst.")

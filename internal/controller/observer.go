@@ -51,6 +51,24 @@ type ObserverOptions struct {
 	// trade how soon a new proposal appears for fewer reads. Streams report draft updates of
 	// the sandboxes they follow at once.
 	DraftResync time.Duration
+	// DraftReadsPerMinute bounds the discovery's steady cost: a sweep of N sandboxes runs at
+	// most every N / DraftReadsPerMinute minutes, so a large fleet is swept more slowly
+	// instead of loading its gateway with N reads a minute (0: DefaultDraftReadsPerMinute;
+	// negative: no bound).
+	DraftReadsPerMinute int
+}
+
+// DefaultDraftReadsPerMinute is the discovery's default read budget: fleets of up to 600
+// sandboxes are swept every minute, larger ones every N/600 minutes (5,000: every 8.3).
+const DefaultDraftReadsPerMinute = 600
+
+// draftSweepInterval is how long a sweep of n sandboxes' drafts waits after the last one.
+func (o ObserverOptions) draftSweepInterval(n int) time.Duration {
+	d := o.DraftResync
+	if o.DraftReadsPerMinute > 0 {
+		d = max(d, time.Duration(float64(n)/float64(o.DraftReadsPerMinute)*float64(time.Minute)))
+	}
+	return d
 }
 
 // sandboxView is what the Sandbox controller reads instead of calling GetSandbox.
@@ -250,6 +268,9 @@ func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events c
 	if opts.DraftResync <= 0 {
 		opts.DraftResync = opts.Resync
 	}
+	if opts.DraftReadsPerMinute == 0 {
+		opts.DraftReadsPerMinute = DefaultDraftReadsPerMinute
+	}
 	if opts.FallbackInterval <= 0 {
 		opts.FallbackInterval = fallbackListInterval
 	}
@@ -350,7 +371,7 @@ func (l *observer) list() error {
 		l.emit(sb)
 	}
 	l.mu.Lock()
-	draftsDue := l.draftsListed.IsZero() || time.Since(l.draftsListed) >= l.opts.DraftResync
+	draftsDue := l.draftsListed.IsZero() || time.Since(l.draftsListed) >= l.opts.draftSweepInterval(len(fresh))
 	if draftsDue {
 		l.draftsListed = time.Now()
 	}

@@ -52,7 +52,7 @@ func TestListsReportDraftsAtTheDraftResync(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			drafts := make(chan event.GenericEvent, 100)
-			l := newObserver("gw", cl, ObserverOptions{Resync: time.Hour, PageSize: 100, DraftResync: tt.draftResync}, make(chan event.GenericEvent, 100))
+			l := newObserver("gw", cl, ObserverOptions{Resync: time.Hour, PageSize: 100, DraftResync: tt.draftResync, DraftReadsPerMinute: -1}, make(chan event.GenericEvent, 100))
 			l.draftEvents = drafts
 			t.Cleanup(l.stop)
 			for range 3 {
@@ -67,5 +67,24 @@ func TestListsReportDraftsAtTheDraftResync(t *testing.T) {
 				t.Errorf("%d draft events, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestDraftSweepIntervalKeepsToTheReadBudget(t *testing.T) {
+	tests := []struct {
+		name      string
+		opts      ObserverOptions
+		sandboxes int
+		want      time.Duration
+	}{
+		{"a fleet within the budget is swept at the resync", ObserverOptions{DraftResync: time.Minute, DraftReadsPerMinute: 600}, 600, time.Minute},
+		{"a larger fleet is swept more slowly", ObserverOptions{DraftResync: time.Minute, DraftReadsPerMinute: 600}, 5000, 5000 * time.Minute / 600},
+		{"a longer resync than the budget needs stays", ObserverOptions{DraftResync: 10 * time.Minute, DraftReadsPerMinute: 600}, 1000, 10 * time.Minute},
+		{"no budget", ObserverOptions{DraftResync: time.Minute, DraftReadsPerMinute: -1}, 100000, time.Minute},
+	}
+	for _, tt := range tests {
+		if got := tt.opts.draftSweepInterval(tt.sandboxes); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

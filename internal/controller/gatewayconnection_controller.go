@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
@@ -194,22 +193,12 @@ func (r *GatewayConnectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(k)
 }
 
-// connectionsWhere maps an object to the connections for which uses holds. Connections are
-// cluster-scoped and few, so a list beats maintaining an index.
+// connectionsWhere maps an object to the connections for which uses holds.
 func (r *GatewayConnectionReconciler) connectionsWhere(uses func(gc *v1alpha1.GatewayConnection, ns, name string) bool) handler.MapFunc {
-	return func(ctx context.Context, obj client.Object) []reconcile.Request {
-		list := &v1alpha1.GatewayConnectionList{}
-		if err := r.List(ctx, list); err != nil {
-			return nil
-		}
-		var out []reconcile.Request
-		for i := range list.Items {
-			if gc := &list.Items[i]; uses(gc, obj.GetNamespace(), obj.GetName()) {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: gc.Name}})
-			}
-		}
-		return out
-	}
+	return requestsWhere(r.Client, func() client.ObjectList { return &v1alpha1.GatewayConnectionList{} },
+		func(gc *v1alpha1.GatewayConnection, o client.Object) bool {
+			return uses(gc, o.GetNamespace(), o.GetName())
+		})
 }
 
 // usesSecret: the connection's TLS or token Secret is ns/name.

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	inferencev1 "github.com/openshell-operator/openshell-operator/gen/openshell/inference/v1"
@@ -247,20 +246,7 @@ func (r *InferenceRouteReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return watchAdmission(b, r.Client, func() client.ObjectList { return &v1alpha1.InferenceRouteList{} }).Complete(k)
 }
 
-// routesMatching maps an object to the InferenceRoutes for which match holds. Routes are
-// few per cluster, so a list beats maintaining indexes.
+// routesMatching maps an object to the InferenceRoutes for which match holds.
 func (r *InferenceRouteReconciler) routesMatching(match func(*v1alpha1.InferenceRoute, client.Object) bool) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		list := &v1alpha1.InferenceRouteList{}
-		if err := r.List(ctx, list); err != nil {
-			return nil
-		}
-		var out []reconcile.Request
-		for i := range list.Items {
-			if ir := &list.Items[i]; match(ir, o) {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ir.Namespace, Name: ir.Name}})
-			}
-		}
-		return out
-	}
+	return requestsWhere(r.Client, func() client.ObjectList { return &v1alpha1.InferenceRouteList{} }, match)
 }

@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -113,4 +115,28 @@ func secretMeta() *metav1.PartialObjectMetadata {
 	s := &metav1.PartialObjectMetadata{}
 	s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	return s
+}
+
+// requestsWhere is a watch's map function: the objects of one kind (listed from the cache into
+// newList) for which match holds against the event's object. For kinds that are few per
+// cluster (connections, routes) or when every object is wanted, a list beats an index.
+func requestsWhere[T client.Object](c client.Reader, newList func() client.ObjectList, match func(T, client.Object) bool) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		list := newList()
+		if err := c.List(ctx, list); err != nil {
+			logf.FromContext(ctx).Error(err, "list for a watch", "of", fmt.Sprintf("%T", list))
+			return nil
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		for _, it := range items {
+			if obj, ok := it.(T); ok && match(obj, o) {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+			}
+		}
+		return out
+	}
 }

@@ -45,39 +45,55 @@ type InferenceRouteReconciler struct {
 // refused this one if its namespace is not granted); the oldest of them owns the route, and a
 // route set for another granted namespace is never taken over.
 func (r *InferenceRouteReconciler) sync(ctx context.Context, ir *v1alpha1.InferenceRoute) step {
+	gc, p, f := r.claim(ctx, ir)
+	if f != nil {
+		return fail(f)
+	}
+	return r.converge(ctx, ir, gc, p)
+}
+
+// claim resolves what a route needs before any gateway call: its GatewayConnection (nil when
+// missing), that no older InferenceRoute holds the route, and a usable Provider.
+func (r *InferenceRouteReconciler) claim(ctx context.Context, ir *v1alpha1.InferenceRoute) (*v1alpha1.GatewayConnection, *v1alpha1.Provider, *failure) {
 	all := &v1alpha1.InferenceRouteList{}
 	if err := r.List(ctx, all); err != nil {
-		return fail(failed(v1alpha1.ReasonProgressing, "listing inference routes: "+err.Error(), retryBackoff))
+		return nil, nil, failed(v1alpha1.ReasonProgressing, "listing inference routes: "+err.Error(), retryBackoff)
 	}
-	route := inferenceRouteName(ir)
 	gwName := gatewayRefName(ir.Spec.GatewayRef)
 	gc := &v1alpha1.GatewayConnection{}
 	if err := r.Get(ctx, types.NamespacedName{Name: gwName}, gc); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return fail(failed(v1alpha1.ReasonProgressing, "reading the GatewayConnection: "+err.Error(), retryBackoff))
+			return nil, nil, failed(v1alpha1.ReasonProgressing, "reading the GatewayConnection: "+err.Error(), retryBackoff)
 		}
 		gc = nil
 	}
 	claimants, f := r.grantedClaimants(ctx, gc, all.Items)
 	if f != nil {
-		return fail(f)
+		return nil, nil, f
 	}
 	if owner := routeOwner(ir, claimants); owner != nil && owner.UID != ir.UID {
 		// Names no other claimant: it may be another tenant's.
-		return fail(failed(v1alpha1.ReasonConflict,
-			fmt.Sprintf("route %s of GatewayConnection %s is claimed by an older InferenceRoute; a route is never handed over automatically", route, gwName),
-			retryOnChange))
+		return nil, nil, failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("route %s of GatewayConnection %s is claimed by an older InferenceRoute; a route is never handed over automatically", inferenceRouteName(ir), gwName),
+			retryOnChange)
 	}
 	p := &v1alpha1.Provider{}
 	if err := r.Get(ctx, types.NamespacedName{Namespace: ir.Namespace, Name: ir.Spec.ProviderRef.Name}, p); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return fail(failed(v1alpha1.ReasonProgressing, "reading the Provider: "+err.Error(), retryBackoff))
+			return nil, nil, failed(v1alpha1.ReasonProgressing, "reading the Provider: "+err.Error(), retryBackoff)
 		}
 		p = nil
 	}
 	if bad := inferenceProviderCheck(ir, p, gwName); bad != nil {
-		return fail(fromOutcome(bad))
+		return nil, nil, fromOutcome(bad)
 	}
+	return gc, p, nil
+}
+
+// converge sets the gateway's route to the wanted provider and model unless it already is.
+func (r *InferenceRouteReconciler) converge(ctx context.Context, ir *v1alpha1.InferenceRoute, gc *v1alpha1.GatewayConnection, p *v1alpha1.Provider) step {
+	route := inferenceRouteName(ir)
+	gwName := gatewayRefName(ir.Spec.GatewayRef)
 	gw, err := r.Gateways.Get(gwName)
 	if err != nil {
 		return fail(connectionFailure(err))

@@ -59,23 +59,9 @@ const (
 
 // SetupAll registers every controller with the manager, sharing one connection registry.
 func SetupAll(mgr ctrl.Manager, opts Options) error {
-	conns := NewConnections()
-	var observers *Observers
-	switch opts.ObservationMode {
-	case "", ObservationWatch:
-		observers = NewObservers(opts.Observer)
-	case ObservationPoll:
-		if opts.Transitional == 0 {
-			opts.Transitional = pollTransitional
-		}
-		if opts.Resync == 0 {
-			opts.Resync = pollResync
-		}
-	default:
-		return fmt.Errorf("unknown observation mode %q (want %q or %q)", opts.ObservationMode, ObservationWatch, ObservationPoll)
-	}
-	if opts.MaxConcurrentReconciles == 0 {
-		opts.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	observers, opts, err := observation(opts)
+	if err != nil {
+		return err
 	}
 	if observers != nil {
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -89,63 +75,91 @@ func SetupAll(mgr ctrl.Manager, opts Options) error {
 	if err := setupMetrics(mgr); err != nil {
 		return fmt.Errorf("set up metrics: %w", err)
 	}
+	for _, c := range controllers(mgr, opts, NewConnections(), observers) {
+		if err := c.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("set up %s: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// observation applies the observation mode: watch runs one observation loop per gateway
+// (the returned Observers), poll has none and requeues more often.
+func observation(opts Options) (*Observers, Options, error) {
+	if opts.MaxConcurrentReconciles == 0 {
+		opts.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
+	}
+	switch opts.ObservationMode {
+	case "", ObservationWatch:
+		return NewObservers(opts.Observer), opts, nil
+	case ObservationPoll:
+		if opts.Transitional == 0 {
+			opts.Transitional = pollTransitional
+		}
+		if opts.Resync == 0 {
+			opts.Resync = pollResync
+		}
+		return nil, opts, nil
+	default:
+		return nil, opts, fmt.Errorf("unknown observation mode %q (want %q or %q)", opts.ObservationMode, ObservationWatch, ObservationPoll)
+	}
+}
+
+// namedController is one controller to register, named for errors.
+type namedController struct {
+	name string
+	setupWithManager
+}
+
+// setupWithManager is what every reconciler offers the manager.
+type setupWithManager interface {
+	SetupWithManager(mgr ctrl.Manager) error
+}
+
+// controllers builds every reconciler, in registration order, wired to the shared connection
+// registry and (in watch mode) the observation loops.
+func controllers(mgr ctrl.Manager, opts Options, conns *Connections, observers *Observers) []namedController {
 	// core/v1 events: what `kubectl describe` shows and Argo CD / Flux users read.
 	recorder := func(name string) eventRecorder { return mgr.GetEventRecorderFor(name) } //nolint:staticcheck // core/v1 events are what kubectl describe, Argo CD and Flux show
-	if err := (&GatewayConnectionReconciler{
+	gc := &GatewayConnectionReconciler{
 		Client: mgr.GetClient(), Connections: conns, Recorder: recorder("gatewayconnection-controller"), ProbeInterval: opts.ProbeInterval,
 		Observers: observers, Backoff: opts.Backoff,
 		// Secrets are read uncached and watched as metadata only (see secretMeta).
 		SecretReader: mgr.GetAPIReader(), ClusterResourceNamespaces: opts.ClusterResourceNamespaces,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up GatewayConnection controller: %w", err)
 	}
 	pr := &ProviderReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("provider-controller"), Retry: opts.Retry, Backoff: opts.Backoff,
 		SecretReader: mgr.GetAPIReader(),
-	}
-	if observers != nil {
-		pr.Observed, pr.DriftEvents = observers, observers.ProviderEvents()
-	}
-	if err := pr.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up Provider controller: %w", err)
 	}
 	sr := &SandboxReconciler{
 		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("sandbox-controller"),
 		Transitional: opts.Transitional, Resync: opts.Resync, MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
 		Backoff: opts.Backoff,
 	}
-	if observers != nil {
-		// Assigned only when non-nil: a nil *Observers in the interface would not be nil.
-		sr.View, sr.ViewEvents = observers, observers.Events()
-	}
-	if err := sr.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up Sandbox controller: %w", err)
-	}
-	if err := (&SandboxPolicyReconciler{
-		Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"), Backoff: opts.Backoff,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up SandboxPolicy controller: %w", err)
-	}
 	pokes := make(chan event.GenericEvent, 1024)
-	if err := (&PolicyProposalReconciler{
-		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"), Backoff: opts.Backoff,
-		Retry: opts.Retry, Pokes: pokes,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up PolicyProposal controller: %w", err)
-	}
 	drafts := &PolicyDraftReconciler{Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"),
 		Resync: opts.Resync, Pokes: pokes}
 	if observers != nil {
+		// Assigned only when non-nil: a nil *Observers in an interface would not be nil.
+		pr.Observed, pr.DriftEvents = observers, observers.ProviderEvents()
+		sr.View, sr.ViewEvents = observers, observers.Events()
 		drafts.Drafts = observers.DraftEvents()
 	}
-	if err := drafts.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up PolicyProposal discovery: %w", err)
+	return []namedController{
+		{"GatewayConnection controller", gc},
+		{"Provider controller", pr},
+		{"Sandbox controller", sr},
+		{"SandboxPolicy controller", &SandboxPolicyReconciler{
+			Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"), Backoff: opts.Backoff,
+		}},
+		{"PolicyProposal controller", &PolicyProposalReconciler{
+			Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"), Backoff: opts.Backoff,
+			Retry: opts.Retry, Pokes: pokes,
+		}},
+		{"PolicyProposal discovery", drafts},
+		{"InferenceRoute controller", &InferenceRouteReconciler{
+			Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),
+			Resync: opts.RouteResync, Retry: opts.Retry, Backoff: opts.Backoff,
+		}},
 	}
-	if err := (&InferenceRouteReconciler{
-		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),
-		Resync: opts.RouteResync, Retry: opts.Retry, Backoff: opts.Backoff,
-	}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("set up InferenceRoute controller: %w", err)
-	}
-	return nil
 }

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -100,29 +99,12 @@ func admit(ctx context.Context, c client.Reader, obj client.Object, use gatewayU
 // of any GatewayConnection change, so granting and revoking take effect without a restart.
 // Namespaces are watched as metadata only.
 func watchAdmission(b *builder.Builder, c client.Reader, newList func() client.ObjectList) *builder.Builder {
-	enqueue := func(opts ...client.ListOption) []reconcile.Request {
-		list := newList()
-		if err := c.List(context.Background(), list, opts...); err != nil {
-			return nil
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return nil
-		}
-		out := make([]reconcile.Request, 0, len(items))
-		for _, it := range items {
-			if o, ok := it.(client.Object); ok {
-				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
-			}
-		}
-		return out
-	}
 	return b.
-		WatchesMetadata(namespaceMeta(), handler.EnqueueRequestsFromMapFunc(func(_ context.Context, ns client.Object) []reconcile.Request {
-			return enqueue(client.InNamespace(ns.GetName()))
+		WatchesMetadata(namespaceMeta(), handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, ns client.Object) []reconcile.Request {
+			return listRequests(ctx, c, newList(), nil, client.InNamespace(ns.GetName()))
 		}), builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-			return enqueue()
+		Watches(&v1alpha1.GatewayConnection{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+			return listRequests(ctx, c, newList(), nil)
 		}), builder.WithPredicates(predicate.GenerationChangedPredicate{}))
 }
 

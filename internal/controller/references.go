@@ -119,24 +119,32 @@ func secretMeta() *metav1.PartialObjectMetadata {
 
 // requestsWhere is a watch's map function: the objects of one kind (listed from the cache into
 // newList) for which match holds against the event's object. For kinds that are few per
-// cluster (connections, routes) or when every object is wanted, a list beats an index.
+// cluster (connections, routes), a list beats an index.
 func requestsWhere[T client.Object](c client.Reader, newList func() client.ObjectList, match func(T, client.Object) bool) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		list := newList()
-		if err := c.List(ctx, list); err != nil {
-			logf.FromContext(ctx).Error(err, "list for a watch", "of", fmt.Sprintf("%T", list))
-			return nil
-		}
-		items, err := meta.ExtractList(list)
-		if err != nil {
-			return nil
-		}
-		var out []reconcile.Request
-		for _, it := range items {
-			if obj, ok := it.(T); ok && match(obj, o) {
-				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
-			}
-		}
-		return out
+		return listRequests(ctx, c, newList(), func(obj client.Object) bool {
+			t, ok := obj.(T)
+			return ok && match(t, o)
+		})
 	}
+}
+
+// listRequests lists into list with opts and returns a request for each item keep accepts
+// (nil: every item). Every watch that maps an event to a list of objects goes through it.
+func listRequests(ctx context.Context, c client.Reader, list client.ObjectList, keep func(client.Object) bool, opts ...client.ListOption) []reconcile.Request {
+	if err := c.List(ctx, list, opts...); err != nil {
+		logf.FromContext(ctx).Error(err, "list for a watch", "of", fmt.Sprintf("%T", list))
+		return nil
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(items))
+	for _, it := range items {
+		if obj, ok := it.(client.Object); ok && (keep == nil || keep(obj)) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+		}
+	}
+	return out
 }

@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -600,20 +599,11 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	byIndex := func(index string, namespaced bool) handler.MapFunc {
 		return func(ctx context.Context, o client.Object) []reconcile.Request {
-			list := &v1alpha1.SandboxList{}
 			opts := []client.ListOption{client.MatchingFields{index: o.GetName()}}
 			if namespaced {
 				opts = append(opts, client.InNamespace(o.GetNamespace()))
 			}
-			if err := r.List(ctx, list, opts...); err != nil {
-				logf.FromContext(ctx).Error(err, "list dependent sandboxes", "index", index)
-				return nil
-			}
-			reqs := make([]reconcile.Request, 0, len(list.Items))
-			for _, s := range list.Items {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
-			}
-			return reqs
+			return listRequests(ctx, r, &v1alpha1.SandboxList{}, nil, opts...)
 		}
 	}
 	b := ctrl.NewControllerManagedBy(mgr).

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/devenv"
-	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
 // gatewayReady reads, through the gateway's own API over mTLS, when the gateway made each
@@ -18,14 +15,7 @@ import (
 // (the simulator turns a sandbox READY by a timer of exactly that delay). Keyed by the
 // Sandbox resource's name, from the ownership labels.
 func gatewayReady(ctx context.Context, env *devenv.Env, ns string, delay time.Duration) (map[string]time.Time, error) {
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(env.CertDir, name))
-		if err != nil {
-			return nil
-		}
-		return b
-	}
-	gc, err := gateway.FromCredentials(env.GatewayAddr, read("ca.crt"), read("tls.crt"), read("tls.key"), gateway.WithServerName("localhost"))
+	gc, err := env.GatewayClient()
 	if err != nil {
 		return nil, fmt.Errorf("gateway client: %w", err)
 	}

@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
 )
 
 // Options configures Start.
@@ -203,14 +205,34 @@ func (e *Env) startSimulator(ctx context.Context) error {
 	}
 }
 
-func (e *Env) storeClientSecret(ctx context.Context, cs kubernetes.Interface) error {
+// clientCredentials reads the simulator's CA and the client certificate and key from CertDir,
+// keyed as in a kubernetes.io/tls Secret with its CA (ca.crt, tls.crt, tls.key).
+func (e *Env) clientCredentials() (map[string][]byte, error) {
 	data := map[string][]byte{}
 	for _, k := range []string{"ca.crt", "tls.crt", "tls.key"} {
 		b, err := os.ReadFile(filepath.Join(e.CertDir, k))
 		if err != nil {
-			return fmt.Errorf("read %s: %w", k, err)
+			return nil, fmt.Errorf("read %s: %w", k, err)
 		}
 		data[k] = b
+	}
+	return data, nil
+}
+
+// GatewayClient is a client of the simulator over mTLS with the operator's client
+// certificate, for tests and benchmarks that look at the gateway themselves. Close it.
+func (e *Env) GatewayClient() (*gateway.Client, error) {
+	creds, err := e.clientCredentials()
+	if err != nil {
+		return nil, err
+	}
+	return gateway.FromCredentials(e.GatewayAddr, creds["ca.crt"], creds["tls.crt"], creds["tls.key"], gateway.WithServerName("localhost"))
+}
+
+func (e *Env) storeClientSecret(ctx context.Context, cs kubernetes.Interface) error {
+	data, err := e.clientCredentials()
+	if err != nil {
+		return err
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "openshell-system"}}
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {

@@ -48,13 +48,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(env.Stop)
 
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(env.CertDir, name))
-		Expect(err).NotTo(HaveOccurred())
-		return b
-	}
-	gw, err = gateway.FromCredentials(env.GatewayAddr, read("ca.crt"), read("tls.crt"), read("tls.key"),
-		gateway.WithServerName("localhost"))
+	gw, err = env.GatewayClient()
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(gw.Close)
 }, NodeTimeout(15*time.Minute))

@@ -2,9 +2,8 @@ package controller
 
 import (
 	"context"
-	"time"
-
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/util/workqueue"
@@ -59,15 +58,11 @@ func controllerOptions(b Backoff, workers int) controller.Options {
 
 // newFairQueue is controller.Options.NewQueue for a namespace-fair priority queue.
 func newFairQueue(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
-	return fairOver(priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) {
+	inner := priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) {
 		o.RateLimiter = rl
 		o.Log = logr.Discard()
-	}))
-}
-
-// fairOver makes q fair between namespaces.
-func fairOver(q priorityqueue.PriorityQueue[reconcile.Request]) *fairQueue {
-	return &fairQueue{PriorityQueue: q, newest: map[string]uint64{}, queued: map[reconcile.Request]uint64{}}
+	})
+	return &fairQueue{PriorityQueue: inner, newest: map[string]uint64{}, queued: map[reconcile.Request]uint64{}}
 }
 
 // fairQueue is a priority queue that orders the items of one priority by their namespace's

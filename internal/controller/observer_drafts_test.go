@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
-	"github.com/openshell-operator/openshell-operator/internal/gateway"
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
 )
 
@@ -18,23 +16,7 @@ import (
 // discovery (one GetDraftPolicy each), so fallback lists and one-minute lists do not multiply
 // draft reads.
 func TestListsReportDraftsAtTheDraftResync(t *testing.T) {
-	certs, err := gatewaysim.GenerateCertBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := gatewaysim.New(gatewaysim.Options{})
-	addr, err := sim.Start("127.0.0.1:0", certs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Stop)
-	cl, err := gateway.FromCredentials(addr, certs.CACert, certs.ClientCert, certs.ClientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
+	_, cl, ctx := simAndClient(t, gatewaysim.Options{})
 	for i := range 3 {
 		name := fmt.Sprintf("sb-%d", i)
 		if _, err := cl.Sandboxes.Create(ctx, name, &openshellv1.SandboxSpec{}, map[string]string{"app.kubernetes.io/managed-by": "openshell-operator",

@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -9,7 +8,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
-	"github.com/openshell-operator/openshell-operator/internal/gateway"
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
 )
 
@@ -17,23 +15,7 @@ import (
 // sandboxes that stay PROVISIONING, all awaited: nine have no stream.
 func fallbackFixture(t *testing.T, fallback time.Duration) (*gatewaysim.Simulator, *observer, int) {
 	t.Helper()
-	certs, err := gatewaysim.GenerateCertBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := gatewaysim.New(gatewaysim.Options{ProvisioningDelay: time.Hour})
-	addr, err := sim.Start("127.0.0.1:0", certs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sim.Stop)
-	cl, err := gateway.FromCredentials(addr, certs.CACert, certs.ClientCert, certs.ClientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cl.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
+	sim, cl, ctx := simAndClient(t, gatewaysim.Options{ProvisioningDelay: time.Hour})
 	ids := map[string]string{}
 	for i := range 10 {
 		name := fmt.Sprintf("sb-%d", i)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	"github.com/openshell-operator/openshell-operator/internal/gateway"
+	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
 )
 
 // Unit tests of reconcile branches: the kernel and a kind's steps against the fake API
@@ -104,4 +107,28 @@ func secretOf(ns, name string, data map[string]string) *corev1.Secret {
 		s.Data[k] = []byte(v)
 	}
 	return s
+}
+
+// simAndClient starts a simulator over real mTLS and a gateway client of it, both stopped at
+// the end of the test, and a context with the tests' 20 s budget.
+func simAndClient(t *testing.T, opts gatewaysim.Options) (*gatewaysim.Simulator, *gateway.Client, context.Context) {
+	t.Helper()
+	certs, err := gatewaysim.GenerateCertBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := gatewaysim.New(opts)
+	addr, err := sim.Start("127.0.0.1:0", certs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Stop)
+	cl, err := gateway.FromCredentials(addr, certs.CACert, certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return sim, cl, ctx
 }

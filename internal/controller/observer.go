@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -25,8 +24,12 @@ const (
 	defaultObservePageSize = 100
 	defaultMaxStreams      = 64
 	// fallbackListInterval lists again while some awaited sandbox has no stream (the
-	// stream bound is reached, or its stream broke).
-	fallbackListInterval = time.Second
+	// stream bound is reached, or its stream broke). These lists read only the tail of the
+	// gateway's order from the oldest such sandbox on (listTail), a few pages in a burst.
+	fallbackListInterval = 500 * time.Millisecond
+	// fallbackDutyCycle: the fallback lists take at most this share of the loop's time; a
+	// slow tail list (a large tail, a loaded gateway) spaces the next ones further.
+	fallbackDutyCycle = 3
 	// safetyRequeue re-checks an awaited sandbox in case an event was lost.
 	safetyRequeue = 30 * time.Second
 )
@@ -43,7 +46,7 @@ type ObserverOptions struct {
 	// MaxStreams bounds concurrent WatchSandbox streams per gateway (default 64).
 	MaxStreams int
 	// FallbackInterval is the least time between two lists while some awaited sandbox has
-	// no stream (default one second).
+	// no stream (default 500 ms; at least three times the last such list's duration).
 	FallbackInterval time.Duration
 	// DraftResync is how often a list also reports every managed sandbox to the PolicyProposal
 	// discovery, which reads each one's draft chunks (one GetDraftPolicy per sandbox: the
@@ -79,8 +82,8 @@ type sandboxView interface {
 	// Record stores what a mutating call returned, so the next reconcile does not act on a
 	// view older than its own write.
 	Record(gateway string, sb *openshellv1.Sandbox)
-	// Await follows a transitional sandbox until Settle.
-	Await(gateway, name, id string)
+	// Await follows a transitional sandbox of a Sandbox in namespace until Settle.
+	Await(gateway, namespace, name, id string)
 	// Settle stops following a sandbox.
 	Settle(gateway, name string)
 	// PlatformEvents returns the platform events a stream has delivered for a sandbox id,
@@ -197,9 +200,9 @@ func (o *Observers) Record(gw string, sb *openshellv1.Sandbox) {
 }
 
 // Await implements sandboxView.
-func (o *Observers) Await(gw, name, id string) {
+func (o *Observers) Await(gw, namespace, name, id string) {
 	if l := o.loop(gw); l != nil {
-		l.await(name, id)
+		l.await(namespace, name, id)
 	}
 }
 
@@ -248,11 +251,15 @@ type observer struct {
 	cancel context.CancelFunc
 	wake   chan struct{}
 
-	mu             sync.Mutex
-	view           map[string]*openshellv1.Sandbox
-	synced         bool
-	waiting        map[string]string // name -> id
-	streams        map[string]context.CancelFunc
+	mu       sync.Mutex
+	view     map[string]*openshellv1.Sandbox
+	synced   bool
+	waiting  map[string]awaited // by gateway name
+	awaitSeq uint64
+	streams  map[string]context.CancelFunc
+	// order is the gateway's list order (creation time, then name) at the last list: where
+	// a tail list starts.
+	order          []listKey
 	providerEvents chan<- event.GenericEvent
 	draftEvents    chan<- event.GenericEvent
 	draftsListed   time.Time
@@ -277,7 +284,7 @@ func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events c
 	ctx, cancel := context.WithCancel(context.Background())
 	return &observer{name: name, client: cl, opts: opts, events: events, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), view: map[string]*openshellv1.Sandbox{},
-		waiting: map[string]string{}, streams: map[string]context.CancelFunc{},
+		waiting: map[string]awaited{}, streams: map[string]context.CancelFunc{},
 		platform: map[string][]*openshellv1.PlatformEvent{}}
 }
 
@@ -302,7 +309,10 @@ func (l *observer) poke() {
 func (l *observer) run() {
 	log := logf.Log.WithName("observer").WithValues("gatewayConnection", l.name)
 	next := time.Duration(0)
-	var listed time.Time
+	// listed is when the last list started, fullListed the last full one; tailTook is how
+	// long the last tail list took.
+	var listed, fullListed time.Time
+	var tailTook time.Duration
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -313,7 +323,7 @@ func (l *observer) run() {
 			// over the stream bound pokes once per sandbox, and a list per poke (N/page size
 			// pages each) spent more CPU than the burst's own work at N = 1000. A view that
 			// is not synced lists at once.
-			if wait := l.opts.FallbackInterval - time.Since(listed); wait > 0 && l.isSynced() {
+			if wait := l.fallbackSpacing(tailTook) - time.Since(listed); wait > 0 && l.isSynced() {
 				select {
 				case <-l.ctx.Done():
 					return
@@ -322,19 +332,40 @@ func (l *observer) run() {
 			}
 		}
 		listed = time.Now()
-		if err := l.list(); err != nil {
+		full, err := l.listOnce(time.Since(fullListed) >= l.opts.Resync)
+		if !full {
+			tailTook = time.Since(listed)
+		}
+		if err != nil {
 			log.V(1).Info("list sandboxes failed; controllers read the gateway directly until the next list", "error", err.Error())
 			next = l.opts.Resync / 4
 			continue
 		}
+		if full {
+			fullListed = listed
+		}
 		if err := l.listProviders(); err != nil {
 			log.V(1).Info("list providers failed", "error", err.Error())
 		}
-		next = l.opts.Resync
+		next = l.opts.Resync - time.Since(fullListed)
 		if l.unstreamed() {
-			next = l.opts.FallbackInterval
+			next = min(next, l.fallbackSpacing(tailTook)-time.Since(listed))
 		}
 	}
+}
+
+// listOnce lists everything when a full list is due or the view is stale, else only the
+// tail of the gateway's order that the awaited sandboxes without a stream are in.
+func (l *observer) listOnce(fullDue bool) (full bool, err error) {
+	if fullDue || !l.isSynced() {
+		return true, l.list()
+	}
+	return l.listTail()
+}
+
+// fallbackSpacing is the least time between the starts of two fallback lists.
+func (l *observer) fallbackSpacing(tailTook time.Duration) time.Duration {
+	return max(l.opts.FallbackInterval, fallbackDutyCycle*tailTook)
 }
 
 func (l *observer) isSynced() bool {
@@ -358,7 +389,7 @@ func (l *observer) list() error {
 	}
 	l.mu.Lock()
 	changed := diffSandboxViews(l.view, fresh)
-	l.view, l.synced = fresh, true
+	l.view, l.synced, l.order = fresh, true, keysOf(all)
 	for name := range l.waiting {
 		// Gone from the gateway and not streamed: nothing left to follow; the controller
 		// learns of the absence from the emitted change.
@@ -522,140 +553,4 @@ func laterState(a, b *openshellv1.Sandbox) bool {
 		return am.GetResourceVersion() > bm.GetResourceVersion()
 	}
 	return am.GetCreatedAtMs() > bm.GetCreatedAtMs()
-}
-
-func (l *observer) await(name, id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.waiting[name] == id && (l.streams[name] != nil || len(l.streams) >= l.opts.MaxStreams) {
-		return
-	}
-	l.waiting[name] = id
-	l.startStreamLocked(name, id)
-	if l.streams[name] == nil {
-		// Over the bound: the fallback list follows it.
-		l.poke()
-	}
-}
-
-// platformEvents returns the streamed events of a sandbox id while a stream follows it and
-// has delivered its first snapshot (so the tail of earlier events is in).
-func (l *observer) platformEvents(id string) ([]*openshellv1.PlatformEvent, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	evs, ok := l.platform[id]
-	if !ok {
-		return nil, false
-	}
-	return slices.Clone(evs), true
-}
-
-func (l *observer) settle(name string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.platform, l.waiting[name])
-	delete(l.waiting, name)
-	if cancel := l.streams[name]; cancel != nil {
-		cancel()
-		delete(l.streams, name)
-	}
-	// Hand the freed stream to a waiting sandbox without one.
-	for n, id := range l.waiting {
-		if l.streams[n] == nil {
-			l.startStreamLocked(n, id)
-			break
-		}
-	}
-}
-
-func (l *observer) unstreamed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for n := range l.waiting {
-		if l.streams[n] == nil {
-			return true
-		}
-	}
-	return false
-}
-
-func (l *observer) startStreamLocked(name, id string) {
-	if id == "" || l.streams[name] != nil || len(l.streams) >= l.opts.MaxStreams {
-		return
-	}
-	ctx, cancel := context.WithCancel(l.ctx)
-	l.streams[name] = cancel
-	go l.follow(ctx, name, id)
-}
-
-// follow streams snapshots of one sandbox into the view until cancelled or the stream
-// ends (the sandbox is gone, or the stream broke: the fallback list takes over). Platform
-// events ride on the same stream, so mirroring them costs no extra call; they are published
-// from the first snapshot on, when the gateway has sent the tail of earlier events.
-func (l *observer) follow(ctx context.Context, name, id string) {
-	log := logf.Log.WithName("observer").WithValues("gatewayConnection", l.name, "sandbox", name)
-	defer func() {
-		l.mu.Lock()
-		if l.streams[name] != nil && ctx.Err() == nil {
-			delete(l.streams, name)
-		}
-		delete(l.platform, id)
-		l.mu.Unlock()
-		if ctx.Err() == nil {
-			l.poke()
-		}
-	}()
-	w, err := l.client.Sandboxes.Watch(ctx, id, gateway.WatchOptions{FollowStatus: true, FollowEvents: true, EventTail: maxStreamedEvents})
-	if err != nil {
-		log.V(1).Info("cannot follow sandbox; the list takes over", "error", err.Error())
-		return
-	}
-	defer w.Close()
-	var events []*openshellv1.PlatformEvent
-	published := false
-	for {
-		ev, err := w.Recv()
-		if err != nil {
-			if ctx.Err() == nil {
-				log.V(1).Info("sandbox stream ended; the list takes over", "error", err.Error())
-			}
-			return
-		}
-		if ev.GetDraftPolicyUpdate() != nil {
-			l.mu.Lock()
-			sb := l.view[name]
-			l.mu.Unlock()
-			if sb != nil {
-				l.emitDraft(sb)
-			}
-			continue
-		}
-		if pe := ev.GetEvent(); pe != nil {
-			events = append(events, pe)
-			events = events[max(0, len(events)-maxStreamedEvents):]
-			if published {
-				l.mu.Lock()
-				l.platform[id] = slices.Clone(events)
-				l.mu.Unlock()
-			}
-			continue
-		}
-		sb := ev.GetSandbox()
-		if sb == nil {
-			continue
-		}
-		l.mu.Lock()
-		if ctx.Err() == nil {
-			l.platform[id], published = slices.Clone(events), true
-		}
-		prev := l.view[name]
-		newer := prev == nil || laterState(sb, prev)
-		if newer {
-			l.view[name] = sb
-		}
-		l.mu.Unlock()
-		if newer {
-			l.emit(sb)
-		}
-	}
 }

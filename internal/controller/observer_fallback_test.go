@@ -41,7 +41,7 @@ func fallbackFixture(t *testing.T, fallback time.Duration) (*gatewaysim.Simulato
 	}
 	lists := sim.CallCount("ListSandboxes")
 	for name, id := range ids {
-		l.await(name, id)
+		l.await("ns", name, id)
 	}
 	return sim, l, lists
 }

@@ -96,12 +96,15 @@ var (
 type sandboxRefs struct {
 	// Connection is the GatewayConnection's name.
 	Connection string
+	// Namespace is the Sandbox's namespace (the observation loop shares its streams out per
+	// namespace).
+	Namespace string
 	// Name is the sandbox's name on the gateway.
 	Name string
 }
 
 func refsOf(sb *v1alpha1.Sandbox) sandboxRefs {
-	return sandboxRefs{Connection: gatewayRefName(sb.Spec.GatewayRef), Name: GatewayName(sb.Namespace, sb.Name)}
+	return sandboxRefs{Connection: gatewayRefName(sb.Spec.GatewayRef), Namespace: sb.Namespace, Name: GatewayName(sb.Namespace, sb.Name)}
 }
 
 // newObservation starts an observation from what status recorded last.
@@ -202,7 +205,7 @@ func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alp
 			return 0
 		}
 		r.recreates.mark(sb.UID, obs.ID)
-		r.View.Await(refs.Connection, refs.Name, obs.ID)
+		r.View.Await(refs.Connection, refs.Namespace, refs.Name, obs.ID)
 		obs.Recreating = true
 		return r.transitional()
 	}
@@ -275,7 +278,7 @@ func (r *SandboxReconciler) create(ctx context.Context, gw gatewayAPI, sb *v1alp
 	}
 	obs.ID = id
 	r.View.Record(refs.Connection, created)
-	r.View.Await(refs.Connection, refs.Name, id)
+	r.View.Await(refs.Connection, refs.Namespace, refs.Name, id)
 	// A new sandbox starts from the spec's policy baseline; earlier revisions are gone.
 	obs.Policy = nil
 	if desired.GetPolicy() != nil {
@@ -520,7 +523,7 @@ func (r *SandboxReconciler) requeueAfter(refs sandboxRefs, d sandboxDerivedStatu
 		return r.transitional()
 	case d.Status.SandboxID != "" && (o.Reason == v1alpha1.ReasonProvisioning || o.Reason == v1alpha1.ReasonDeleting ||
 		o.Reason == v1alpha1.ReasonRecreating || o.Reason == v1alpha1.ReasonSandboxError):
-		r.View.Await(refs.Connection, refs.Name, d.Status.SandboxID)
+		r.View.Await(refs.Connection, refs.Namespace, refs.Name, d.Status.SandboxID)
 		return safetyRequeue
 	}
 	return r.transitional()

@@ -15,7 +15,7 @@ type pollView struct{}
 
 func (pollView) Lookup(string, string) (*openshellv1.Sandbox, bool) { return nil, false }
 func (pollView) Record(string, *openshellv1.Sandbox)                {}
-func (pollView) Await(string, string, string)                       {}
+func (pollView) Await(string, string, string, string)               {}
 func (pollView) Settle(string, string)                              {}
 func (pollView) Watching() bool                                     { return false }
 func (pollView) ProviderMeta(string, string) (*datamodelv1.ObjectMeta, bool) {

@@ -57,11 +57,17 @@ func (a *SandboxesAPI) List(ctx context.Context, opts ListOptions) ([]*openshell
 
 // ListAll pages through every sandbox matching labelSelector, pageSize at a time (0: 100).
 func (a *SandboxesAPI) ListAll(ctx context.Context, labelSelector string, pageSize uint32) ([]*openshellv1.Sandbox, error) {
+	return a.ListFrom(ctx, labelSelector, pageSize, 0)
+}
+
+// ListFrom pages through the sandboxes matching labelSelector from position offset of the
+// gateway's order (creation time, then name) to the end, pageSize at a time (0: 100).
+func (a *SandboxesAPI) ListFrom(ctx context.Context, labelSelector string, pageSize, offset uint32) ([]*openshellv1.Sandbox, error) {
 	if pageSize == 0 {
 		pageSize = 100
 	}
 	var all []*openshellv1.Sandbox
-	for offset := uint32(0); ; offset += pageSize {
+	for ; ; offset += pageSize {
 		page, err := a.List(ctx, ListOptions{LabelSelector: labelSelector, Limit: pageSize, Offset: offset})
 		if err != nil {
 			return nil, err

@@ -256,7 +256,10 @@ type observer struct {
 	synced   bool
 	waiting  map[string]awaited // by gateway name
 	awaitSeq uint64
-	streams  map[string]context.CancelFunc
+	// seen is when (in seenSeq) a write or a stream last showed each sandbox, for lists.
+	seen    map[string]uint64
+	seenSeq uint64
+	streams map[string]context.CancelFunc
 	// order is the gateway's list order (creation time, then name) at the last list: where
 	// a tail list starts.
 	order          []listKey
@@ -284,7 +287,7 @@ func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events c
 	ctx, cancel := context.WithCancel(context.Background())
 	return &observer{name: name, client: cl, opts: opts, events: events, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), view: map[string]*openshellv1.Sandbox{},
-		waiting: map[string]awaited{}, streams: map[string]context.CancelFunc{},
+		seen: map[string]uint64{}, waiting: map[string]awaited{}, streams: map[string]context.CancelFunc{},
 		platform: map[string][]*openshellv1.PlatformEvent{}}
 }
 
@@ -376,6 +379,7 @@ func (l *observer) isSynced() bool {
 
 // list replaces the view with a paginated list and emits an event per difference.
 func (l *observer) list() error {
+	since := l.seenMark()
 	all, err := l.client.Sandboxes.ListAll(l.ctx, managedSelector, l.opts.PageSize)
 	if err != nil {
 		l.mu.Lock()
@@ -383,21 +387,7 @@ func (l *observer) list() error {
 		l.mu.Unlock()
 		return err
 	}
-	fresh := make(map[string]*openshellv1.Sandbox, len(all))
-	for _, sb := range all {
-		fresh[sb.GetMetadata().GetName()] = sb
-	}
-	l.mu.Lock()
-	changed := diffSandboxViews(l.view, fresh)
-	l.view, l.synced, l.order = fresh, true, keysOf(all)
-	for name := range l.waiting {
-		// Gone from the gateway and not streamed: nothing left to follow; the controller
-		// learns of the absence from the emitted change.
-		if fresh[name] == nil && l.streams[name] == nil {
-			delete(l.waiting, name)
-		}
-	}
-	l.mu.Unlock()
+	changed, fresh := l.mergeFull(all, since)
 	for _, sb := range changed {
 		l.emit(sb)
 	}
@@ -413,6 +403,41 @@ func (l *observer) list() error {
 		}
 	}
 	return nil
+}
+
+// mergeFull makes a full list (started at seen mark since) the view and returns what changed
+// and the new view. What a write or a stream showed after the list started stays: a newer
+// state than the listed one, or a sandbox created after its page was read. (A list whose
+// page was read just before a stream's READY used to put the sandbox back to PROVISIONING;
+// its reconcile then saw nothing more to come from the stream and waited for the 30 s safety
+// requeue: found by make bench at N = 100.)
+func (l *observer) mergeFull(all []*openshellv1.Sandbox, since uint64) (changed []*openshellv1.Sandbox, fresh map[string]*openshellv1.Sandbox) {
+	fresh = make(map[string]*openshellv1.Sandbox, len(all))
+	for _, sb := range all {
+		fresh[sb.GetMetadata().GetName()] = sb
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for name, sb := range l.view {
+		if listed := fresh[name]; (listed == nil && l.seen[name] > since) || (listed != nil && laterState(sb, listed)) {
+			fresh[name] = sb
+		}
+	}
+	for name, at := range l.seen {
+		if at <= since {
+			delete(l.seen, name)
+		}
+	}
+	changed = diffSandboxViews(l.view, fresh)
+	l.view, l.synced, l.order = fresh, true, keysOf(all)
+	for name := range l.waiting {
+		// Gone from the gateway and not streamed: nothing left to follow; the controller
+		// learns of the absence from the emitted change.
+		if fresh[name] == nil && l.streams[name] == nil {
+			delete(l.waiting, name)
+		}
+	}
+	return changed, fresh
 }
 
 // emitDraft enqueues the Sandbox of a gateway sandbox for the draft discovery.
@@ -537,10 +562,25 @@ func (l *observer) record(sb *openshellv1.Sandbox) {
 	name := sb.GetMetadata().GetName()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.seenLocked(name)
 	if prev := l.view[name]; prev != nil && laterState(prev, sb) {
 		return
 	}
 	l.view[name] = proto.Clone(sb).(*openshellv1.Sandbox)
+}
+
+// seenLocked notes that a write or a stream has just shown the gateway holding name.
+func (l *observer) seenLocked(name string) {
+	l.seenSeq++
+	l.seen[name] = l.seenSeq
+}
+
+// seenMark is taken when a list starts: a sandbox seen after it and missing from the list
+// was created (or written) after its page was read, so the list is no proof it is gone.
+func (l *observer) seenMark() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seenSeq
 }
 
 // laterState: a is a later state of the name than b: the same sandbox at a higher resource

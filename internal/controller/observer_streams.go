@@ -167,6 +167,7 @@ func (l *observer) follow(ctx context.Context, name, id string) {
 		l.mu.Lock()
 		if ctx.Err() == nil {
 			l.platform[id], published = slices.Clone(events), true
+			l.seenLocked(name)
 		}
 		prev := l.view[name]
 		newer := prev == nil || laterState(sb, prev)

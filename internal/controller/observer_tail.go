@@ -41,6 +41,7 @@ func keysOf(sbs []*openshellv1.Sandbox) []listKey {
 func (l *observer) listTail() (full bool, err error) {
 	l.mu.Lock()
 	oldest, offset, ok := l.tailStartLocked()
+	since := l.seenSeq
 	l.mu.Unlock()
 	if !ok {
 		return true, l.list()
@@ -55,7 +56,7 @@ func (l *observer) listTail() (full bool, err error) {
 	if len(tail) == 0 || oldest.less(listKeyOf(tail[0])) {
 		return true, l.list()
 	}
-	for _, sb := range l.mergeTail(tail) {
+	for _, sb := range l.mergeTail(tail, since) {
 		l.emit(sb)
 	}
 	return false, nil
@@ -91,9 +92,9 @@ func (l *observer) tailStartLocked() (oldest listKey, offset uint32, ok bool) {
 
 // mergeTail merges a tail list (the gateway's order from tail[0] on) into the view and
 // returns what changed, as a full list's diff would. A sandbox of the view within the tail's
-// range but not in it is gone; one after the tail's last is left alone (created since the
-// page was read, or not yet listed).
-func (l *observer) mergeTail(tail []*openshellv1.Sandbox) []*openshellv1.Sandbox {
+// range but not in it is gone, unless a write or a stream showed it after the list started
+// (seen after since); one after the tail's last is left alone (not listed yet).
+func (l *observer) mergeTail(tail []*openshellv1.Sandbox, since uint64) []*openshellv1.Sandbox {
 	first, last := listKeyOf(tail[0]), listKeyOf(tail[len(tail)-1])
 	listed := make(map[string]bool, len(tail))
 	l.mu.Lock()
@@ -110,7 +111,7 @@ func (l *observer) mergeTail(tail []*openshellv1.Sandbox) []*openshellv1.Sandbox
 		changed = append(changed, sb)
 	}
 	for name, sb := range l.view {
-		if k := listKeyOf(sb); listed[name] || k.less(first) || last.less(k) {
+		if k := listKeyOf(sb); listed[name] || k.less(first) || last.less(k) || l.seen[name] > since {
 			continue
 		}
 		delete(l.view, name)

@@ -111,11 +111,7 @@ func TestTailListFallsBackToAFullListWhenTheOrderMoved(t *testing.T) {
 // TestMergeTail: a tail list replaces what it listed, drops what its range no longer holds,
 // and leaves alone what lies before it or after its last sandbox.
 func TestMergeTail(t *testing.T) {
-	at := func(name string, ms int64, rv uint64) *openshellv1.Sandbox {
-		sb := observed(name, rv)
-		sb.Metadata.CreatedAtMs = ms
-		return sb
-	}
+	at := listedAt
 	l := newObserver("gw", nil, ObserverOptions{}, nil)
 	l.synced = true
 	view := []*openshellv1.Sandbox{at("a", 1, 1), at("b", 2, 1), at("c", 3, 1), at("d", 4, 1), at("e", 5, 1)}
@@ -125,7 +121,7 @@ func TestMergeTail(t *testing.T) {
 	l.order = keysOf(view)
 	l.waiting["c"] = awaited{id: "c", namespace: "ns"}
 
-	changed := l.mergeTail([]*openshellv1.Sandbox{at("b", 2, 2), at("d", 4, 1)})
+	changed := l.mergeTail([]*openshellv1.Sandbox{at("b", 2, 2), at("d", 4, 1)}, l.seenSeq)
 
 	var names []string
 	for _, sb := range changed {
@@ -149,5 +145,67 @@ func TestMergeTail(t *testing.T) {
 	want := []listKey{{1, "a"}, {2, "b"}, {4, "d"}}
 	if diff := cmp.Diff(want, l.order, cmp.AllowUnexported(listKey{})); diff != "" {
 		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}
+
+// listedAt is a listed sandbox created at ms with resource version rv.
+func listedAt(name string, ms int64, rv uint64) *openshellv1.Sandbox {
+	sb := observed(name, rv)
+	sb.Metadata.CreatedAtMs = ms
+	return sb
+}
+
+// TestListsKeepWhatWasSeenWhileTheyRan: a sandbox a write showed after a list started is not
+// gone because the list missed it (created after its page was read), and a newer state (a
+// stream's READY) is not replaced by the older page; what the list misses and nothing showed
+// since is gone. The full list used to replace the view wholesale: a stream's READY that
+// came while the list ran was undone, and the Sandbox waited for the 30 s safety requeue.
+func TestListsKeepWhatWasSeenWhileTheyRan(t *testing.T) {
+	merges := map[string]func(l *observer, since uint64) []*openshellv1.Sandbox{
+		"full list": func(l *observer, since uint64) []*openshellv1.Sandbox {
+			changed, _ := l.mergeFull([]*openshellv1.Sandbox{listedAt("old", 1, 1), listedAt("newest", 5, 1)}, since)
+			return changed
+		},
+		"tail list": func(l *observer, since uint64) []*openshellv1.Sandbox {
+			return l.mergeTail([]*openshellv1.Sandbox{listedAt("old", 1, 1), listedAt("newest", 5, 1)}, since)
+		},
+	}
+	for kind, merge := range merges {
+		t.Run(kind, func(t *testing.T) {
+			l := newObserver("gw", nil, ObserverOptions{}, nil)
+			l.synced = true
+			for _, sb := range []*openshellv1.Sandbox{listedAt("old", 1, 1), listedAt("gone", 2, 1), listedAt("newest", 5, 1)} {
+				l.record(sb)
+			}
+			l.order = keysOf([]*openshellv1.Sandbox{listedAt("old", 1, 1), listedAt("gone", 2, 1), listedAt("newest", 5, 1)})
+			l.waiting["gone"] = awaited{id: "gone", namespace: "ns"}
+			since := l.seenMark()
+			l.record(listedAt("late", 3, 1))
+			l.waiting["late"] = awaited{id: "late", namespace: "ns"}
+			l.record(listedAt("old", 1, 2))
+
+			var names []string
+			for _, sb := range merge(l, since) {
+				names = append(names, sb.GetMetadata().GetName())
+			}
+			if diff := cmp.Diff([]string{"gone"}, names); diff != "" {
+				t.Errorf("changed (-want +got):\n%s", diff)
+			}
+			if sb, _ := l.lookup("late"); sb == nil {
+				t.Error("late (recorded after the list started) was dropped")
+			}
+			if sb, _ := l.lookup("old"); sb.GetMetadata().GetResourceVersion() != 2 {
+				t.Errorf("old went back to the listed version: %v", sb)
+			}
+			if sb, _ := l.lookup("gone"); sb != nil {
+				t.Error("gone is still in the view")
+			}
+			if _, ok := l.waiting["late"]; !ok {
+				t.Error("late is no longer followed")
+			}
+			if _, ok := l.waiting["gone"]; ok {
+				t.Error("gone is still followed")
+			}
+		})
 	}
 }

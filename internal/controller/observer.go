@@ -335,7 +335,7 @@ func (l *observer) run() {
 			}
 		}
 		listed = time.Now()
-		full, err := l.listOnce(time.Since(fullListed) >= l.opts.Resync)
+		full, err := l.listOnce(listed, time.Since(fullListed) >= l.opts.Resync)
 		if !full {
 			tailTook = time.Since(listed)
 		}
@@ -346,9 +346,9 @@ func (l *observer) run() {
 		}
 		if full {
 			fullListed = listed
-		}
-		if err := l.listProviders(); err != nil {
-			log.V(1).Info("list providers failed", "error", err.Error())
+			if err := l.listProviders(listed); err != nil {
+				log.V(1).Info("list providers failed", "error", err.Error())
+			}
 		}
 		next = l.opts.Resync - time.Since(fullListed)
 		if l.unstreamed() {
@@ -358,12 +358,13 @@ func (l *observer) run() {
 }
 
 // listOnce lists everything when a full list is due or the view is stale, else only the
-// tail of the gateway's order that the awaited sandboxes without a stream are in.
-func (l *observer) listOnce(fullDue bool) (full bool, err error) {
+// tail of the gateway's order that the awaited sandboxes without a stream are in. at is when
+// the loop started this list.
+func (l *observer) listOnce(at time.Time, fullDue bool) (full bool, err error) {
 	if fullDue || !l.isSynced() {
-		return true, l.list()
+		return true, l.list(at)
 	}
-	return l.listTail()
+	return l.listTail(at)
 }
 
 // fallbackSpacing is the least time between the starts of two fallback lists.
@@ -377,8 +378,11 @@ func (l *observer) isSynced() bool {
 	return l.synced
 }
 
-// list replaces the view with a paginated list and emits an event per difference.
-func (l *observer) list() error {
+// list replaces the view with a paginated list and emits an event per difference. at is
+// when the loop started it: the draft sweep is timed from list starts, which are a Resync
+// apart (timed from the list's end, every other list fell short of the interval by the
+// list's own duration, and the sweep ran every two minutes instead of one).
+func (l *observer) list(at time.Time) error {
 	since := l.seenMark()
 	all, err := l.client.Sandboxes.ListAll(l.ctx, managedSelector, l.opts.PageSize)
 	if err != nil {
@@ -392,9 +396,9 @@ func (l *observer) list() error {
 		l.emit(sb)
 	}
 	l.mu.Lock()
-	draftsDue := l.draftsListed.IsZero() || time.Since(l.draftsListed) >= l.opts.draftSweepInterval(len(fresh))
+	draftsDue := l.draftsListed.IsZero() || at.Sub(l.draftsListed) >= l.opts.draftSweepInterval(len(fresh))
 	if draftsDue {
-		l.draftsListed = time.Now()
+		l.draftsListed = at
 	}
 	l.mu.Unlock()
 	if draftsDue {
@@ -455,10 +459,11 @@ func (l *observer) emitDraft(sb *openshellv1.Sandbox) {
 
 // listProviders lists the managed gateway providers and enqueues the Providers whose
 // gateway provider appeared, changed (resource version) or vanished since the last list. It
-// only runs with the full resync, not with the fallback lists of awaited sandboxes.
-func (l *observer) listProviders() error {
+// runs with the full lists of sandboxes (at is when the loop started that list), at most
+// once a Resync: not with the fallback lists, nor with each retry after a failed list.
+func (l *observer) listProviders(at time.Time) error {
 	l.mu.Lock()
-	due := l.providersListed.IsZero() || time.Since(l.providersListed) >= l.opts.Resync
+	due := l.providersListed.IsZero() || at.Sub(l.providersListed) >= l.opts.Resync
 	l.mu.Unlock()
 	if !due || l.providerEvents == nil {
 		return nil
@@ -475,7 +480,7 @@ func (l *observer) listProviders() error {
 	}
 	l.mu.Lock()
 	old := l.providers
-	l.providers, l.providersListed = fresh, time.Now()
+	l.providers, l.providersListed = fresh, at
 	l.mu.Unlock()
 	// The first list compares with what the controller recorded since the start (nothing
 	// else is known yet: the Provider controller reconciles every Provider at start anyway).

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"sort"
+	"time"
 
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 )
@@ -38,13 +39,13 @@ func keysOf(sbs []*openshellv1.Sandbox) []listKey {
 // reads a few pages where a full list reads N / page size. It lists everything instead
 // (full = true) when it cannot place that sandbox (not in the view, or within the first half
 // page) or when the order moved under it (deletions before it shifted the offset past it).
-func (l *observer) listTail() (full bool, err error) {
+func (l *observer) listTail(at time.Time) (full bool, err error) {
 	l.mu.Lock()
 	oldest, offset, ok := l.tailStartLocked()
 	since := l.seenSeq
 	l.mu.Unlock()
 	if !ok {
-		return true, l.list()
+		return true, l.list(at)
 	}
 	tail, err := l.client.Sandboxes.ListFrom(l.ctx, managedSelector, l.opts.PageSize, offset)
 	if err != nil {
@@ -54,7 +55,7 @@ func (l *observer) listTail() (full bool, err error) {
 		return false, err
 	}
 	if len(tail) == 0 || oldest.less(listKeyOf(tail[0])) {
-		return true, l.list()
+		return true, l.list(at)
 	}
 	for _, sb := range l.mergeTail(tail, since) {
 		l.emit(sb)

@@ -34,7 +34,7 @@ func tailFixture(t *testing.T) (*gatewaysim.Simulator, *gateway.Client, context.
 	events := make(chan event.GenericEvent, 1000)
 	l := newObserver("gw", cl, ObserverOptions{Resync: time.Hour, PageSize: 4, MaxStreams: 1}, events)
 	t.Cleanup(l.stop)
-	if err := l.list(); err != nil {
+	if err := l.list(time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for i := 16; i < 20; i++ {
@@ -50,7 +50,7 @@ func tailFixture(t *testing.T) (*gatewaysim.Simulator, *gateway.Client, context.
 func TestTailListReadsOnlyFromTheOldestUnstreamedSandbox(t *testing.T) {
 	sim, _, _, l := tailFixture(t)
 	before := sim.CallCount("ListSandboxes")
-	if err := l.list(); err != nil {
+	if err := l.list(time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	fullPages := sim.CallCount("ListSandboxes") - before
@@ -59,7 +59,7 @@ func TestTailListReadsOnlyFromTheOldestUnstreamedSandbox(t *testing.T) {
 		t.Fatal("sb-19 missing on the simulator")
 	}
 	before = sim.CallCount("ListSandboxes")
-	full, err := l.listTail()
+	full, err := l.listTail(time.Now())
 	if err != nil || full {
 		t.Fatalf("listTail: full %v, error %v; want a tail list", full, err)
 	}
@@ -96,7 +96,7 @@ func TestTailListFallsBackToAFullListWhenTheOrderMoved(t *testing.T) {
 	if !sim.ForcePhase("sb-18", openshellv1.SandboxPhase_SANDBOX_PHASE_READY) {
 		t.Fatal("sb-18 missing on the simulator")
 	}
-	full, err := l.listTail()
+	full, err := l.listTail(time.Now())
 	if err != nil || !full {
 		t.Fatalf("listTail: full %v, error %v; want the full list", full, err)
 	}

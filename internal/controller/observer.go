@@ -410,8 +410,8 @@ func (l *observer) list(at time.Time) error {
 }
 
 // mergeFull makes a full list (started at seen mark since) the view and returns what changed
-// and the new view. What a write or a stream showed after the list started stays: a newer
-// state than the listed one, or a sandbox created after its page was read. (A list whose
+// and the new view. What a write or a stream showed after the list started stays when it is
+// a newer state than the listed one, or a sandbox created after its page was read. (A list whose
 // page was read just before a stream's READY used to put the sandbox back to PROVISIONING;
 // its reconcile then saw nothing more to come from the stream and waited for the 30 s safety
 // requeue: found by make bench at N = 100.)
@@ -423,7 +423,13 @@ func (l *observer) mergeFull(all []*openshellv1.Sandbox, since uint64) (changed 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for name, sb := range l.view {
-		if listed := fresh[name]; (listed == nil && l.seen[name] > since) || (listed != nil && laterState(sb, listed)) {
+		// Only what was seen while the list ran outranks it; anything older the list
+		// replaces, so a list still resets a view that went wrong (a gateway restored from
+		// a backup, creation times from a skewed clock).
+		if l.seen[name] <= since {
+			continue
+		}
+		if listed := fresh[name]; listed == nil || laterState(sb, listed) {
 			fresh[name] = sb
 		}
 	}

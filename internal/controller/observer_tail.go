@@ -92,9 +92,10 @@ func (l *observer) tailStartLocked() (oldest listKey, offset uint32, ok bool) {
 }
 
 // mergeTail merges a tail list (the gateway's order from tail[0] on) into the view and
-// returns what changed, as a full list's diff would. A sandbox of the view within the tail's
-// range but not in it is gone, unless a write or a stream showed it after the list started
-// (seen after since); one after the tail's last is left alone (not listed yet).
+// returns what changed, as a full list's diff would, with the same rule for what a write or
+// a stream showed while it ran (mergeFull). A sandbox of the view within the tail's range but
+// not in it is gone, unless seen after the list started; one after the tail's last is left
+// alone (not listed yet).
 func (l *observer) mergeTail(tail []*openshellv1.Sandbox, since uint64) []*openshellv1.Sandbox {
 	first, last := listKeyOf(tail[0]), listKeyOf(tail[len(tail)-1])
 	listed := make(map[string]bool, len(tail))
@@ -105,7 +106,8 @@ func (l *observer) mergeTail(tail []*openshellv1.Sandbox, since uint64) []*opens
 		name := sb.GetMetadata().GetName()
 		listed[name] = true
 		prev := l.view[name]
-		if prev != nil && (prev.GetMetadata().GetResourceVersion() == sb.GetMetadata().GetResourceVersion() || laterState(prev, sb)) {
+		if prev != nil && (prev.GetMetadata().GetResourceVersion() == sb.GetMetadata().GetResourceVersion() ||
+			(l.seen[name] > since && laterState(prev, sb))) {
 			continue
 		}
 		l.view[name] = sb

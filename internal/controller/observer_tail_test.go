@@ -158,7 +158,7 @@ func listedAt(name string, ms int64, rv uint64) *openshellv1.Sandbox {
 // TestListsKeepWhatWasSeenWhileTheyRan: a sandbox a write showed after a list started is not
 // gone because the list missed it (created after its page was read), and a newer state (a
 // stream's READY) is not replaced by the older page; what the list misses and nothing showed
-// since is gone. The full list used to replace the view wholesale: a stream's READY that
+// since is gone, and what was seen before the list started, newer or not, is replaced by it. The full list used to replace the view wholesale: a stream's READY that
 // came while the list ran was undone, and the Sandbox waited for the 30 s safety requeue.
 func TestListsKeepWhatWasSeenWhileTheyRan(t *testing.T) {
 	merges := map[string]func(l *observer, since uint64) []*openshellv1.Sandbox{
@@ -179,6 +179,7 @@ func TestListsKeepWhatWasSeenWhileTheyRan(t *testing.T) {
 			}
 			l.order = keysOf([]*openshellv1.Sandbox{listedAt("old", 1, 1), listedAt("gone", 2, 1), listedAt("newest", 5, 1)})
 			l.waiting["gone"] = awaited{id: "gone", namespace: "ns"}
+			l.record(listedAt("newest", 5, 7)) // newer than the list, but seen before it started
 			since := l.seenMark()
 			l.record(listedAt("late", 3, 1))
 			l.waiting["late"] = awaited{id: "late", namespace: "ns"}
@@ -188,7 +189,8 @@ func TestListsKeepWhatWasSeenWhileTheyRan(t *testing.T) {
 			for _, sb := range merge(l, since) {
 				names = append(names, sb.GetMetadata().GetName())
 			}
-			if diff := cmp.Diff([]string{"gone"}, names); diff != "" {
+			slices.Sort(names)
+			if diff := cmp.Diff([]string{"gone", "newest"}, names); diff != "" {
 				t.Errorf("changed (-want +got):\n%s", diff)
 			}
 			if sb, _ := l.lookup("late"); sb == nil {
@@ -199,6 +201,9 @@ func TestListsKeepWhatWasSeenWhileTheyRan(t *testing.T) {
 			}
 			if sb, _ := l.lookup("gone"); sb != nil {
 				t.Error("gone is still in the view")
+			}
+			if sb, _ := l.lookup("newest"); sb.GetMetadata().GetResourceVersion() != 1 {
+				t.Errorf("the list did not reset newest, seen before it started: %v", sb)
 			}
 			if _, ok := l.waiting["late"]; !ok {
 				t.Error("late is no longer followed")

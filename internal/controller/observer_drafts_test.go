@@ -7,7 +7,6 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
-	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
 )
 
@@ -19,13 +18,7 @@ import (
 // and the sweep ran every other minute.
 func TestListsReportDraftsAtTheDraftResync(t *testing.T) {
 	_, cl, ctx := simAndClient(t, gatewaysim.Options{})
-	for i := range 3 {
-		name := fmt.Sprintf("sb-%d", i)
-		if _, err := cl.Sandboxes.Create(ctx, name, &openshellv1.SandboxSpec{}, map[string]string{"app.kubernetes.io/managed-by": "openshell-operator",
-			"openshell.dev/namespace": "ns", "openshell.dev/name": name}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createManaged(ctx, t, cl, numbered("sb-", "%d", 3)...)
 	t0 := time.Now()
 	for _, tt := range []struct {
 		name string

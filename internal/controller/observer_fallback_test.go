@@ -1,13 +1,11 @@
 package controller
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
-	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
 )
 
@@ -16,16 +14,7 @@ import (
 func fallbackFixture(t *testing.T, fallback time.Duration) (*gatewaysim.Simulator, *observer, int) {
 	t.Helper()
 	sim, cl, ctx := simAndClient(t, gatewaysim.Options{ProvisioningDelay: time.Hour})
-	ids := map[string]string{}
-	for i := range 10 {
-		name := fmt.Sprintf("sb-%d", i)
-		sb, err := cl.Sandboxes.Create(ctx, name, &openshellv1.SandboxSpec{}, map[string]string{"app.kubernetes.io/managed-by": "openshell-operator",
-			"openshell.dev/namespace": "ns", "openshell.dev/name": name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[name] = sb.GetMetadata().GetId()
-	}
+	ids := createManaged(ctx, t, cl, numbered("sb-", "%d", 10)...)
 	events := make(chan event.GenericEvent, 100)
 	go func() {
 		for range events { // drained only

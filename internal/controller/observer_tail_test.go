@@ -21,16 +21,7 @@ import (
 func tailFixture(t *testing.T) (*gatewaysim.Simulator, *gateway.Client, context.Context, *observer) {
 	t.Helper()
 	sim, cl, ctx := simAndClient(t, gatewaysim.Options{ProvisioningDelay: time.Hour})
-	ids := map[string]string{}
-	for i := range 20 {
-		name := fmt.Sprintf("sb-%02d", i)
-		sb, err := cl.Sandboxes.Create(ctx, name, &openshellv1.SandboxSpec{}, map[string]string{"app.kubernetes.io/managed-by": "openshell-operator",
-			"openshell.dev/namespace": "ns", "openshell.dev/name": name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[name] = sb.GetMetadata().GetId()
-	}
+	ids := createManaged(ctx, t, cl, numbered("sb-", "%02d", 20)...)
 	events := make(chan event.GenericEvent, 1000)
 	l := newObserver("gw", cl, ObserverOptions{Resync: time.Hour, PageSize: 4, MaxStreams: 1}, events)
 	t.Cleanup(l.stop)

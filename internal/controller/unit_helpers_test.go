@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
+	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 	"github.com/openshell-operator/openshell-operator/internal/gateway"
 	"github.com/openshell-operator/openshell-operator/internal/gatewaysim"
 )
@@ -131,4 +132,29 @@ func simAndClient(t *testing.T, opts gatewaysim.Options) (*gatewaysim.Simulator,
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return sim, cl, ctx
+}
+
+// createManaged creates a gateway sandbox per name, labelled as this operator's for a Sandbox
+// of the same name in namespace "ns", and returns their ids by name.
+func createManaged(ctx context.Context, t *testing.T, cl *gateway.Client, names ...string) map[string]string {
+	t.Helper()
+	ids := make(map[string]string, len(names))
+	for _, name := range names {
+		sb, err := cl.Sandboxes.Create(ctx, name, &openshellv1.SandboxSpec{}, map[string]string{"app.kubernetes.io/managed-by": "openshell-operator",
+			"openshell.dev/namespace": "ns", "openshell.dev/name": name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = sb.GetMetadata().GetId()
+	}
+	return ids
+}
+
+// numbered is prefix0 … prefix<n-1>, each number printed with format (such as "%d").
+func numbered(prefix, format string, n int) []string {
+	names := make([]string, n)
+	for i := range n {
+		names[i] = prefix + fmt.Sprintf(format, i)
+	}
+	return names
 }

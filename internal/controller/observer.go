@@ -423,13 +423,7 @@ func (l *observer) mergeFull(all []*openshellv1.Sandbox, since uint64) (changed 
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for name, sb := range l.view {
-		// Only what was seen while the list ran outranks it; anything older the list
-		// replaces, so a list still resets a view that went wrong (a gateway restored from
-		// a backup, creation times from a skewed clock).
-		if l.seen[name] <= since {
-			continue
-		}
-		if listed := fresh[name]; listed == nil || laterState(sb, listed) {
+		if l.outranksListLocked(name, sb, fresh[name], since) {
 			fresh[name] = sb
 		}
 	}
@@ -578,6 +572,15 @@ func (l *observer) record(sb *openshellv1.Sandbox) {
 		return
 	}
 	l.view[name] = proto.Clone(sb).(*openshellv1.Sandbox)
+}
+
+// outranksListLocked: the view's sb stays although a list started at seen mark since has
+// listed (nil: missed) name. Only what a write or a stream showed while the list ran
+// outranks it, when newer than the listed state or missed by it; anything older the list
+// replaces, so a list still resets a view that went wrong (a gateway restored from a backup,
+// creation times from a skewed clock).
+func (l *observer) outranksListLocked(name string, sb, listed *openshellv1.Sandbox, since uint64) bool {
+	return l.seen[name] > since && (listed == nil || laterState(sb, listed))
 }
 
 // seenLocked notes that a write or a stream has just shown the gateway holding name.

@@ -93,9 +93,9 @@ func (l *observer) tailStartLocked() (oldest listKey, offset uint32, ok bool) {
 
 // mergeTail merges a tail list (the gateway's order from tail[0] on) into the view and
 // returns what changed, as a full list's diff would, with the same rule for what a write or
-// a stream showed while it ran (mergeFull). A sandbox of the view within the tail's range but
-// not in it is gone, unless seen after the list started; one after the tail's last is left
-// alone (not listed yet).
+// a stream showed while it ran (outranksListLocked). A sandbox of the view within the tail's
+// range but not in it is gone, unless seen after the list started; one after the tail's last
+// is left alone (not listed yet).
 func (l *observer) mergeTail(tail []*openshellv1.Sandbox, since uint64) []*openshellv1.Sandbox {
 	first, last := listKeyOf(tail[0]), listKeyOf(tail[len(tail)-1])
 	listed := make(map[string]bool, len(tail))
@@ -107,14 +107,14 @@ func (l *observer) mergeTail(tail []*openshellv1.Sandbox, since uint64) []*opens
 		listed[name] = true
 		prev := l.view[name]
 		if prev != nil && (prev.GetMetadata().GetResourceVersion() == sb.GetMetadata().GetResourceVersion() ||
-			(l.seen[name] > since && laterState(prev, sb))) {
+			l.outranksListLocked(name, prev, sb, since)) {
 			continue
 		}
 		l.view[name] = sb
 		changed = append(changed, sb)
 	}
 	for name, sb := range l.view {
-		if k := listKeyOf(sb); listed[name] || k.less(first) || last.less(k) || l.seen[name] > since {
+		if k := listKeyOf(sb); listed[name] || k.less(first) || last.less(k) || l.outranksListLocked(name, sb, nil, since) {
 			continue
 		}
 		delete(l.view, name)

@@ -107,8 +107,8 @@ func main() {
 	flag.IntVar(&ctrlOpts.Observer.DraftReadsPerMinute, "policy-draft-reads-per-minute", controller.DefaultDraftReadsPerMinute,
 		"Budget of those reads (GetDraftPolicy) per gateway and minute: a fleet larger than this is swept less often than --policy-draft-resync (negative: no budget).")
 	flag.IntVar(&ctrlOpts.MaxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles, "Concurrent Sandbox reconciles.")
-	flag.Float64Var(&qps, "kube-api-qps", 200, "Kubernetes client QPS (status writes, finalizers and events).")
-	flag.IntVar(&burst, "kube-api-burst", 400, "Kubernetes client burst.")
+	flag.Float64Var(&qps, "kube-api-qps", managercfg.DefaultKubeAPIQPS, "Kubernetes API budget: finalizer and status writes share it, handed out between namespaces in turn; events have a bucket of their own at this rate.")
+	flag.IntVar(&burst, "kube-api-burst", managercfg.DefaultKubeAPIBurst, "Kubernetes client burst.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "",
 		"Serve net/http/pprof on this address (for example 127.0.0.1:6060); empty disables it.")
 	printVersion := flag.Bool("version", false, "Print the version, commit and build date, then exit.")
@@ -142,6 +142,7 @@ func main() {
 		Scheme:                  scheme,
 		Cache:                   managercfg.CacheOptions(scope),
 		Client:                  managercfg.ClientOptions(),
+		NewClient:               managercfg.NewClient(float32(qps), burst),
 		Metrics:                 managercfg.MetricsOptions(metricsAddr, secureMetrics, metricsCertDir),
 		HealthProbeBindAddress:  probeAddr,
 		PprofBindAddress:        pprofAddr,

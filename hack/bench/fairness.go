@@ -15,8 +15,10 @@ import (
 	"github.com/openshell-operator/openshell-operator/internal/devenv"
 )
 
-// fairSingles is how many single sandboxes are measured idle and during the burst.
-const fairSingles = 5
+// fairSingles is how many single sandboxes are measured idle and during the burst: an odd
+// number, for a median that is one of them, and enough of them that one slow sample does
+// not move it.
+const fairSingles = 9
 
 // fair is the fairness row: the Ready lag of single sandboxes in one namespace on an idle
 // operator and while another namespace creates a burst at once.
@@ -24,9 +26,16 @@ type fair struct {
 	Burst      int
 	Mode       string
 	Idle, Busy []time.Duration
-	BurstReady time.Duration
-	Delay      time.Duration
+	// IdleSplit and BusySplit divide each single's lag at the gateway: from its apply to its
+	// gateway create (the operator's pickup, finalizer write and create call), and from the
+	// gateway's READY to Ready (observation and the status write).
+	IdleSplit, BusySplit []split
+	BurstReady           time.Duration
+	Delay                time.Duration
 }
+
+// split is one single sandbox's lag divided at the gateway.
+type split struct{ ToCreate, AfterReady time.Duration }
 
 // fairness measures, in one environment: fairSingles sandboxes created one after the other in
 // namespace "other" on an idle operator, then a burst in namespace "bulk" with fairSingles
@@ -40,12 +49,19 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	defer b.stop()
 	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	followed := make(chan error, 1)
-	go func() { followed <- t.follow(watchCtx, b.c, "") }()
+	// One watch per namespace, as the singles' owner would watch theirs: in one watch of
+	// both, each single's Ready would queue behind the burst's events, and the bench would
+	// measure its own decoding of the burst.
+	followed := make(chan error, 2)
+	for _, ns := range []string{"bulk", "other"} {
+		go func() { followed <- t.follow(watchCtx, b.c, ns) }()
+	}
 	defer func() {
 		stopWatch()
-		if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintf(os.Stderr, "bench: follow sandboxes: %v\n", err)
+		for range 2 {
+			if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(os.Stderr, "bench: follow sandboxes: %v\n", err)
+			}
 		}
 	}()
 	single := func(name string) error {
@@ -94,7 +110,26 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	for i := range fairSingles {
 		f.Busy = append(f.Busy, t.lag(fmt.Sprintf("busy-%d", i), delay))
 	}
+	// Read last: these gateway calls are the bench's, not the operator's.
+	gw, err := gatewayReady(ctx, b.env, "other", delay)
+	if err != nil {
+		return f, fmt.Errorf("gateway READY times: %w", err)
+	}
+	for i := range fairSingles {
+		f.IdleSplit = append(f.IdleSplit, t.split(fmt.Sprintf("idle-%d", i), gw[fmt.Sprintf("idle-%d", i)], delay))
+		f.BusySplit = append(f.BusySplit, t.split(fmt.Sprintf("busy-%d", i), gw[fmt.Sprintf("busy-%d", i)], delay))
+	}
 	return f, nil
+}
+
+// split divides one sandbox's lag at the gateway's READY (its gateway create plus delay).
+func (t *tracker) split(name string, gatewayReady time.Time, delay time.Duration) split {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return split{
+		ToCreate:   max(gatewayReady.Add(-delay).Sub(t.created[name]), 0),
+		AfterReady: max(t.ready[name].Sub(gatewayReady), 0),
+	}
 }
 
 func (t *tracker) isReady(name string) bool {
@@ -140,6 +175,19 @@ func renderFairness(f fair) string {
 	fmt.Fprintf(&b, "| … max | %s | %s | %.1fx |\n", ms(slices.Max(f.Idle)), ms(slices.Max(f.Busy)), float64(slices.Max(f.Busy))/float64(max(slices.Max(f.Idle), time.Millisecond)))
 	idle, busy := median(f.Idle)+f.Delay, median(f.Busy)+f.Delay
 	fmt.Fprintf(&b, "| single sandbox apply → Ready, median (the %s delay included) | %s | %s | %.1fx |\n", f.Delay, ms(idle), ms(busy), float64(busy)/float64(idle))
+	part := func(ss []split, of func(split) time.Duration) time.Duration {
+		var ds []time.Duration
+		for _, s := range ss {
+			ds = append(ds, of(s))
+		}
+		return median(ds)
+	}
+	toCreate := func(s split) time.Duration { return s.ToCreate }
+	afterReady := func(s split) time.Duration { return s.AfterReady }
+	ic, bc := part(f.IdleSplit, toCreate), part(f.BusySplit, toCreate)
+	ia, ba := part(f.IdleSplit, afterReady), part(f.BusySplit, afterReady)
+	fmt.Fprintf(&b, "| … of it: apply → gateway create, median | %s | %s | %.1fx |\n", ms(ic), ms(bc), float64(bc)/float64(max(ic, time.Millisecond)))
+	fmt.Fprintf(&b, "| … of it: gateway READY → Ready, median | %s | %s | %.1fx |\n", ms(ia), ms(ba), float64(ba)/float64(max(ia, time.Millisecond)))
 	fmt.Fprintf(&b, "| each (ms) | %s | %s | |\n", list(f.Idle), list(f.Busy))
 	fmt.Fprintf(&b, "| burst: first create → all Ready | | %s | |\n", ms(f.BurstReady))
 	return b.String()

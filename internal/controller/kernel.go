@@ -154,6 +154,7 @@ const defaultDependencyInterval = 30 * time.Second
 
 // Reconcile implements reconcile.Reconciler for every kind.
 func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ctx = withTenant(ctx, req.Namespace)
 	obj := k.New()
 	if err := k.Get(ctx, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {

@@ -76,6 +76,7 @@ func draftDigest(chunks []*openshellv1.PolicyChunk) string {
 
 // Reconcile implements reconcile.Reconciler for a Sandbox key.
 func (r *PolicyDraftReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ctx = withTenant(ctx, req.Namespace)
 	log := logf.FromContext(ctx)
 	sb := &v1alpha1.Sandbox{}
 	if err := r.Get(ctx, req.NamespacedName, sb); err != nil {

@@ -34,6 +34,19 @@ func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
 }
 
+// DefaultKubeAPIQPS and DefaultKubeAPIBurst are the manager client's write budget by default
+// (--kube-api-qps, --kube-api-burst), shared out between namespaces by NewClient.
+const (
+	DefaultKubeAPIQPS   = 200
+	DefaultKubeAPIBurst = 400
+)
+
+// NewClient is the manager's NewClient: one API budget of qps and burst for the whole client,
+// handed out between the namespaces with waiting calls in turn (controller.NamespaceFairClient).
+func NewClient(qps float32, burst int) client.NewClientFunc {
+	return controller.NamespaceFairClient(qps, burst)
+}
+
 // SplitList splits a comma-separated flag value into trimmed, non-empty, sorted and unique
 // items; "" gives nil.
 func SplitList(s string) []string {

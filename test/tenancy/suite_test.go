@@ -98,8 +98,8 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(gw.Close)
 	Expect(admin.Create(ctx, tlsSecret(operatorNS, clientTLS))).To(Succeed())
 
-	// The manager as the binary builds it: secure metrics, uncached Secrets, the cluster
-	// resource namespace, as the operator's ServiceAccount.
+	// The manager as the binary builds it: secure metrics, uncached Secrets, the namespace-fair
+	// API budget, the cluster resource namespace, as the operator's ServiceAccount.
 	addr, err := devenv.FreeLoopbackAddr()
 	Expect(err).NotTo(HaveOccurred())
 	metricsURL = "https://" + addr + "/metrics"
@@ -108,6 +108,7 @@ var _ = BeforeSuite(func() {
 		Scheme:                 scheme,
 		Cache:                  managercfg.CacheOptions(scope),
 		Client:                 managercfg.ClientOptions(),
+		NewClient:              managercfg.NewClient(managercfg.DefaultKubeAPIQPS, managercfg.DefaultKubeAPIBurst),
 		Metrics:                managercfg.MetricsOptions(addr, true, ""),
 		HealthProbeBindAddress: "0",
 	})

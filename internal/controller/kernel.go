@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,6 +98,52 @@ type kernel[T object] struct {
 	retries workqueue.TypedRateLimiter[reconcile.Request]
 	// holds keeps events from cutting a backoff short.
 	holds backoffHolds
+	// own keeps a reconcile from acting on a cache older than the kernel's own writes.
+	own ownWrites
+}
+
+// ownWrites remembers, per object, the resource versions the kernel's own writes replaced.
+// The cache learns of a write only through the watch, so a reconcile that starts before then
+// (another event came in meanwhile) reads the object as it was before the write: it would
+// write the same status again, its lastTransitionTime later, or add the finalizer again and
+// meet a conflict. Such a reconcile has nothing to do. The write's own watch event enqueues
+// the object again once the cache holds it (no kind filters its For watch).
+type ownWrites struct {
+	mu       sync.Mutex
+	replaced map[types.NamespacedName][]string
+}
+
+// stale says whether rv is a version of key that one of the kernel's writes replaced; when
+// it is not, the cache has caught up (or moved past), and key is forgotten.
+func (w *ownWrites) stale(key types.NamespacedName, rv string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if slices.Contains(w.replaced[key], rv) {
+		return true
+	}
+	delete(w.replaced, key)
+	return false
+}
+
+// wrote records that a write of key turned version from into version to. A write the API
+// server found to change nothing keeps the version and has no watch event: it is not
+// recorded, or the object would be skipped until something else changed it.
+func (w *ownWrites) wrote(key types.NamespacedName, from, to string) {
+	if from == "" || from == to {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.replaced == nil {
+		w.replaced = map[types.NamespacedName][]string{}
+	}
+	w.replaced[key] = append(w.replaced[key], from)
+}
+
+func (w *ownWrites) forget(key types.NamespacedName) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.replaced, key)
 }
 
 // backoffHolds remembers, per object, until when the backoff of its last failed gateway call
@@ -159,9 +206,13 @@ func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 	if err := k.Get(ctx, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			k.holds.release(req.NamespacedName)
+			k.own.forget(req.NamespacedName)
 			k.forget(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if k.own.stale(req.NamespacedName, obj.GetResourceVersion()) {
+		return ctrl.Result{}, nil
 	}
 	// An event that is no spec change (a status write, a label edit, a dependent's event) must
 	// not call a failing gateway again before the failure's backoff has run out.
@@ -191,9 +242,11 @@ func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 		}
 	}
 	if k.Finalizer && controllerutil.AddFinalizer(obj, v1alpha1.Finalizer) {
+		from := obj.GetResourceVersion()
 		if err := k.Update(ctx, obj); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
+		k.own.wrote(req.NamespacedName, from, obj.GetResourceVersion())
 	}
 	orig := obj.DeepCopyObject().(T)
 	return k.finish(ctx, req, orig, obj, k.Steps.sync(ctx, obj))
@@ -208,9 +261,14 @@ func (k *kernel[T]) forget(key types.NamespacedName) {
 // release removes the finalizer.
 func (k *kernel[T]) release(ctx context.Context, obj T) error {
 	controllerutil.RemoveFinalizer(obj, v1alpha1.Finalizer)
-	if err := k.Update(ctx, obj); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("remove finalizer: %w", err)
+	from := obj.GetResourceVersion()
+	if err := k.Update(ctx, obj); err != nil {
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("remove finalizer: %w", err)
+		}
+		return nil
 	}
+	k.own.wrote(client.ObjectKeyFromObject(obj), from, obj.GetResourceVersion())
 	return nil
 }
 
@@ -228,9 +286,11 @@ func (k *kernel[T]) finish(ctx context.Context, req ctrl.Request, orig, obj T, s
 	metrics.RecordReconcile(k.Kind, outcomeOf(o.Ready, o.Stalled, callFailed), o.Reason)
 	// sync and finalize change only status, so comparing the whole objects compares status.
 	if !equality.Semantic.DeepEqual(orig, obj) {
+		from := obj.GetResourceVersion()
 		if err := k.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
+		k.own.wrote(req.NamespacedName, from, obj.GetResourceVersion())
 	}
 	if readyChanged(orig.GetCommonStatus().Conditions, cs.Conditions) && k.Recorder != nil {
 		if typ, emit := conditionEvent(readyReason(orig.GetCommonStatus().Conditions), o); emit {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -56,6 +57,9 @@ type step struct {
 	GenerationApplied bool
 	// Release (finalize only): remove the finalizer; nothing else is written.
 	Release bool
+	// Stale: the resource changed since the cache read it (confirmCurrent, fence.go);
+	// nothing is written, and the change's watch event brings the object back.
+	Stale bool
 }
 
 // fail is a step showing a failure.
@@ -96,6 +100,9 @@ type kernel[T object] struct {
 	Uses func(ctx context.Context, obj T) (use gatewayUse, ok bool)
 	// retries is the per-object exponential backoff of failed calls.
 	retries workqueue.TypedRateLimiter[reconcile.Request]
+	// Reader reads from the API server, not the cache, for confirmCurrent (nil: the client,
+	// as in unit tests, whose fake client has no cache).
+	Reader client.Reader
 	// holds keeps events from cutting a backoff short.
 	holds backoffHolds
 	// own keeps a reconcile from acting on a cache older than the kernel's own writes.
@@ -202,6 +209,7 @@ const defaultDependencyInterval = 30 * time.Second
 // Reconcile implements reconcile.Reconciler for every kind.
 func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ctx = withTenant(ctx, req.Namespace)
+	ctx = withCurrentCheck(ctx, cmp.Or[client.Reader](k.Reader, k.Client))
 	obj := k.New()
 	if err := k.Get(ctx, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
@@ -247,6 +255,7 @@ func (k *kernel[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resul
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		k.own.wrote(req.NamespacedName, from, obj.GetResourceVersion())
+		verifiedCurrent(ctx, obj)
 	}
 	orig := obj.DeepCopyObject().(T)
 	return k.finish(ctx, req, orig, obj, k.Steps.sync(ctx, obj))
@@ -274,6 +283,10 @@ func (k *kernel[T]) release(ctx context.Context, obj T) error {
 
 // finish writes status once with the rules every kind shares, then picks the requeue.
 func (k *kernel[T]) finish(ctx context.Context, req ctrl.Request, orig, obj T, st step) (ctrl.Result, error) {
+	if st.Stale {
+		logf.FromContext(ctx).V(1).Info("the resource changed since the cache read it; waiting for the cache", "kind", k.Kind)
+		return ctrl.Result{RequeueAfter: staleRequeue}, nil
+	}
 	o := st.shown()
 	cs := obj.GetCommonStatus()
 	applyConditions(&cs.Conditions, obj.GetGeneration(), o)

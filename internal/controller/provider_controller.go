@@ -144,6 +144,13 @@ func (r *ProviderReconciler) converge(ctx context.Context, gw providerGateway, p
 }
 
 func (r *ProviderReconciler) create(ctx context.Context, gw providerGateway, p *v1alpha1.Provider, name string, creds, config map[string]string) (*datamodelv1.Provider, *step) {
+	switch current, err := confirmCurrent(ctx, p); {
+	case err != nil:
+		st := fail(failed(v1alpha1.ReasonProgressing, fmt.Sprintf("confirm the resource is current before creating its gateway provider: %v", err), retryBackoff))
+		return nil, &st
+	case !current:
+		return nil, &step{Stale: true}
+	}
 	created, err := gw.Create(ctx, &datamodelv1.Provider{
 		Metadata: &datamodelv1.ObjectMeta{Name: name, Labels: OwnershipLabels(p)},
 		Type:     p.Spec.Type, Credentials: creds, Config: config,
@@ -235,6 +242,7 @@ func (r *ProviderReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindProvider, func() *v1alpha1.Provider { return &v1alpha1.Provider{} }, kindSteps[*v1alpha1.Provider](r),
 		r.Recorder, true, r.Backoff, r.Retry)
+	k.Reader = mgr.GetAPIReader()
 	k.Uses = func(_ context.Context, p *v1alpha1.Provider) (gatewayUse, bool) {
 		return gatewayUse{Connection: gatewayRefName(p.Spec.GatewayRef)}, true
 	}

@@ -118,6 +118,9 @@ func (r *SandboxReconciler) sync(ctx context.Context, sb *v1alpha1.Sandbox) step
 	refs := refsOf(sb)
 	obs := newObservation(sb, refs)
 	res := r.observeAndAct(ctx, sb, refs, &obs)
+	if obs.Stale {
+		return step{Stale: true}
+	}
 	d := r.derive(sb, obs)
 	if res == 0 && (obs.Failure == nil || obs.Failure.Retry != retryBackoff) {
 		res = r.requeueAfter(refs, d)
@@ -251,6 +254,14 @@ func stampedGeneration(sb *openshellv1.Sandbox) int64 {
 // create creates the gateway sandbox; a sandboxID in status means it vanished (heal),
 // unless the operator itself deleted it to recreate it.
 func (r *SandboxReconciler) create(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, obs *sandboxObservation) time.Duration {
+	switch current, err := confirmCurrent(ctx, sb); {
+	case err != nil:
+		obs.Failure = failed(v1alpha1.ReasonProgressing, fmt.Sprintf("confirm the resource is current before creating its gateway sandbox: %v", err), retryBackoff)
+		return 0
+	case !current:
+		obs.Stale = true
+		return 0
+	}
 	labels := OwnershipLabels(sb)
 	labels[v1alpha1.LabelGeneration] = strconv.FormatInt(sb.Generation, 10)
 	created, err := gw.Sandboxes.Create(ctx, refs.Name, desired, labels)
@@ -577,6 +588,7 @@ func (r *SandboxReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	k := newKernel(r.Client, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](r),
 		r.Recorder, true, r.Backoff, r.transitional())
+	k.Reader = mgr.GetAPIReader()
 	k.Uses = func(_ context.Context, sb *v1alpha1.Sandbox) (gatewayUse, bool) {
 		return gatewayUse{Connection: gatewayRefName(sb.Spec.GatewayRef)}, true
 	}

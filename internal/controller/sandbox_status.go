@@ -22,6 +22,9 @@ type sandboxObservation struct {
 	// FromView: Sandbox came from the observation view, not from a read in this reconcile
 	// (so it may be behind the gateway).
 	FromView bool
+	// Stale: the resource changed since the cache read it, so nothing was created and
+	// nothing is written (fence.go).
+	Stale bool
 	// SpecInSync: the gateway's spec matches the desired spec of the current generation.
 	SpecInSync bool
 	// RecreatePending: updateStrategy OnDelete and a change needs a new sandbox.

@@ -10,7 +10,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
@@ -401,5 +403,49 @@ func TestLaterState(t *testing.T) {
 		if got := laterState(tt.a, tt.b); got != tt.want {
 			t.Errorf("%s: laterState = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// Found by the soak (seed 38): the user deleted a Sandbox while its leader was paused; the
+// new leader deleted the gateway sandbox. The former leader resumed with a cache that did not
+// show the deletion yet, found the gateway sandbox gone and created it again ("healed" it).
+// A create is made only for the version the API server holds (fence.go); otherwise nothing
+// is created and nothing is written.
+func TestSandboxStaleLeaderDoesNotHealADeletedSandbox(t *testing.T) {
+	conns, g := oneGateway() // the gateway sandbox is gone: the current leader deleted it
+	live := unitSandbox(func(sb *v1alpha1.Sandbox) { sb.Status.SandboxID = "id-7" })
+	api := fakeAPI(t, live)
+	if err := api.Delete(context.Background(), live); err != nil { // held by the finalizer
+		t.Fatal(err)
+	}
+	stale := unitSandbox(func(sb *v1alpha1.Sandbox) { sb.Status.SandboxID = "id-7"; sb.ResourceVersion = "1" })
+	cache := interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if sb, ok := obj.(*v1alpha1.Sandbox); ok {
+				stale.DeepCopyInto(sb)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	ev := &eventLog{}
+	k, _ := sandboxKernel(cache, conns, ev)
+	k.Reader = api
+	res, err := k.Reconcile(context.Background(), ctrl.Request{NamespacedName: keyOf(live)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.calls["Sandboxes.Create"] != 0 || len(g.sandboxes) != 0 {
+		t.Fatalf("a stale manager created the deleted resource's sandbox again: %v", g.calls)
+	}
+	if res.RequeueAfter != staleRequeue || len(ev.reasons()) != 0 {
+		t.Fatalf("result %+v, events %v; want a quiet look again soon", res, ev.reasons())
+	}
+	got := &v1alpha1.Sandbox{}
+	if err := api.Get(context.Background(), keyOf(live), got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Status.Conditions) != 0 {
+		t.Fatalf("a stale manager wrote status: %v", conditionsOf(got.Status.Conditions))
 	}
 }

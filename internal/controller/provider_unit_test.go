@@ -9,7 +9,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -247,5 +249,36 @@ func TestSandboxProvidersChanged(t *testing.T) {
 		if got := sandboxProvidersChanged.Update(event.UpdateEvent{ObjectOld: base, ObjectNew: tt.new}); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestProviderStaleLeaderDoesNotRecreateADeletedProvider: as for Sandboxes (seed 38), a former
+// leader whose cache does not show the Provider's deletion yet creates no gateway provider
+// for it and writes nothing.
+func TestProviderStaleLeaderDoesNotRecreateADeletedProvider(t *testing.T) {
+	conns, g := oneGateway()
+	live := unitProvider(func(p *v1alpha1.Provider) { p.Status.ProviderID = "pid-1" })
+	api := fakeAPI(t, live, secretOf("team", "creds", map[string]string{"OPENAI_API_KEY": "sk-1"}))
+	if err := api.Delete(context.Background(), live); err != nil { // held by the finalizer
+		t.Fatal(err)
+	}
+	stale := unitProvider(func(p *v1alpha1.Provider) { p.Status.ProviderID = "pid-1"; p.ResourceVersion = "1" })
+	cache := interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if p, ok := obj.(*v1alpha1.Provider); ok {
+				stale.DeepCopyInto(p)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
+	k := providerKernel(cache, conns, &eventLog{})
+	k.Reader = api
+	res, err := k.Reconcile(context.Background(), ctrl.Request{NamespacedName: keyOf(live)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.calls["Providers.Create"] != 0 || res.RequeueAfter != staleRequeue {
+		t.Fatalf("calls %v, result %+v; want no create and a quiet look again soon", g.calls, res)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -263,15 +262,7 @@ func TestProviderStaleLeaderDoesNotRecreateADeletedProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := unitProvider(func(p *v1alpha1.Provider) { p.Status.ProviderID = "pid-1"; p.ResourceVersion = "1" })
-	cache := interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if p, ok := obj.(*v1alpha1.Provider); ok {
-				stale.DeepCopyInto(p)
-				return nil
-			}
-			return c.Get(ctx, key, obj, opts...)
-		},
-	})
+	cache := staleCache(api, stale)
 	k := providerKernel(cache, conns, &eventLog{})
 	k.Reader = api
 	res, err := k.Reconcile(context.Background(), ctrl.Request{NamespacedName: keyOf(live)})

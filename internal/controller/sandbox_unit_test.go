@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	datamodelv1 "github.com/openshell-operator/openshell-operator/gen/openshell/datamodel/v1"
@@ -419,15 +418,7 @@ func TestSandboxStaleLeaderDoesNotHealADeletedSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := unitSandbox(func(sb *v1alpha1.Sandbox) { sb.Status.SandboxID = "id-7"; sb.ResourceVersion = "1" })
-	cache := interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
-		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			if sb, ok := obj.(*v1alpha1.Sandbox); ok {
-				stale.DeepCopyInto(sb)
-				return nil
-			}
-			return c.Get(ctx, key, obj, opts...)
-		},
-	})
+	cache := staleCache(api, stale)
 	ev := &eventLog{}
 	k, _ := sandboxKernel(cache, conns, ev)
 	k.Reader = api

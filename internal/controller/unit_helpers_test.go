@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
@@ -157,4 +158,21 @@ func numbered(prefix, format string, n int) []string {
 		names[i] = prefix + fmt.Sprintf(format, i)
 	}
 	return names
+}
+
+// staleCache is api read through a cache that still holds stale for stale's kind (a manager
+// resuming from a pause); every other read and every write goes to api.
+func staleCache[T interface {
+	client.Object
+	DeepCopyInto(T)
+}](api client.Client, stale T) client.Client {
+	return interceptor.NewClient(api.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			if o, ok := obj.(T); ok {
+				stale.DeepCopyInto(o)
+				return nil
+			}
+			return c.Get(ctx, key, obj, opts...)
+		},
+	})
 }

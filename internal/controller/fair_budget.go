@@ -2,11 +2,7 @@ package controller
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"sync"
-	"time"
 
 	"golang.org/x/time/rate"
 	"k8s.io/client-go/rest"
@@ -46,36 +42,14 @@ func tenantOf(ctx context.Context) string {
 // client-go), handed out between the namespaces with waiting calls in turn. Without it, each
 // resource's REST client had a bucket of its own; now the budget holds for the client as a
 // whole, as the --kube-api-qps flag says.
-//
-// The client also has a connection to the API server of its own. controller-runtime gives the
-// client and the caches one HTTP client, so every write and its response shared one HTTP/2
-// connection with the informers' watch streams; under a burst of watch events a write took
-// 50-180 ms, against 16 ms on a connection of its own (the fairness bench's trace).
 func NamespaceFairClient(qps float32, burst int) client.NewClientFunc {
 	return func(cfg *rest.Config, opts client.Options) (client.Client, error) {
-		cfg = rest.CopyConfig(cfg)
 		if l := fairBudget(qps, burst); l != nil {
+			cfg = rest.CopyConfig(cfg)
 			cfg.RateLimiter = l
 		}
-		hc, err := ownConnection(cfg)
-		if err != nil {
-			return nil, err
-		}
-		opts.HTTPClient = hc
 		return client.New(cfg, opts)
 	}
-}
-
-// ownConnection is an HTTP client for cfg that shares no connection with the manager's: client-go
-// caches transports by their TLS settings and dialer, so a dialer of its own (client-go's
-// default timeouts) gives a transport, and so a connection pool, of its own.
-func ownConnection(cfg *rest.Config) (*http.Client, error) {
-	cfg.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("the manager client's HTTP client: %w", err)
-	}
-	return hc, nil
 }
 
 // fairBudget is the fair limiter for qps and burst, with client-go's defaults and its "no

@@ -2,23 +2,14 @@ package controller
 
 import (
 	"context"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/time/rate"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -175,54 +166,5 @@ func TestFairBudgetLimitsAsClientGoDoes(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("fairBudget(%v, %d) = %s, want %s", tt.qps, tt.burst, got, tt.want)
 		}
-	}
-}
-
-// TestFairClientHasAConnectionOfItsOwn: the client's calls do not ride on the HTTP client the
-// manager shares with its caches (where writes queued behind watch events under a burst).
-func TestFairClientHasAConnectionOfItsOwn(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = fmt.Fprint(w, `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}}`)
-	}))
-	srv.EnableHTTP2 = true
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	defer srv.Close()
-	cfg := &rest.Config{Host: srv.URL, TLSClientConfig: rest.TLSClientConfig{CAData: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})}}
-	shared, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func(c *http.Client) {
-		t.Helper()
-		resp, err := c.Get(srv.URL + "/api/v1/namespaces/a")
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-	}
-	get(shared)
-	get(shared)
-	if got := conns.Load(); got != 1 {
-		t.Fatalf("the shared HTTP client opened %d connections, want 1", got)
-	}
-	mapper := meta.NewDefaultRESTMapper(nil)
-	mapper.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
-	c, err := NamespaceFairClient(-1, 0)(cfg, client.Options{HTTPClient: shared, Mapper: mapper})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Get(t.Context(), client.ObjectKey{Name: "a"}, &corev1.Namespace{}); err != nil {
-		t.Fatal(err)
-	}
-	if got := conns.Load(); got != 2 {
-		t.Errorf("%d connections after the fair client's call, want 2 (one of its own)", got)
 	}
 }

@@ -26,10 +26,9 @@ import (
 // priority. Each namespace has a line per tier of caller priority (an unchanged initial
 // list's low priority, ordinary work, observed changes); an item added is its line's k-th
 // waiting item (counted like start-time fair queuing: from the later of the line's newest item
-// and the last item handed to a worker; ordinary work also from its namespace's newest observed
-// change), and it goes ahead of every line's (k+1)-th, for k below fairLevels; deeper items
-// share the last level, in FIFO order. At one level an observed change goes first; low items
-// stay behind all others. So a namespace with a few items never
+// and the last item handed to a worker), and it goes ahead of every line's (k+1)-th, for k
+// below fairLevels; deeper items share the last level, in FIFO order. At one level an observed
+// change goes first; low items stay behind all others. So a namespace with a few items never
 // waits behind another's burst, however large, and a burst's own items keep their order.
 //
 // Observed changes are levelled in their own line, not ahead of every level: during a burst the
@@ -134,25 +133,14 @@ func (q *fairQueue) place(item reconcile.Request, tier int) int {
 	f := fairFlow{namespace: item.Namespace, tier: tier}
 	if cur, ok := q.queued[item]; ok {
 		at := compose(cur.tier, q.level(cur.tag))
-		if cur.tier == tier || compose(tier, q.level(q.nextTag(f))) <= at {
+		if cur.tier == tier || compose(tier, q.level(max(q.served, q.newest[f])+1)) <= at {
 			return at
 		}
 	}
-	t := q.nextTag(f)
+	t := max(q.served, q.newest[f]) + 1
 	q.newest[f] = t
 	q.queued[item] = fairTag{tag: t, tier: tier}
 	return compose(tier, q.level(t))
-}
-
-// nextTag is the tag of an item added to line f now; q.mu is held. Ordinary work queues behind
-// its namespace's waiting observed changes as well as its own line: within a namespace, what
-// the gateway reported goes first, however many reports a burst brings.
-func (q *fairQueue) nextTag(f fairFlow) uint64 {
-	t := max(q.served, q.newest[f]) + 1
-	if f.tier == tierNormal {
-		t = max(t, q.newest[fairFlow{namespace: f.namespace, tier: tierObserved}]+1)
-	}
-	return t
 }
 
 // level is how deep in its line an item of tag t waits: 0 for the next turn, capped at the

@@ -16,29 +16,24 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 )
 
-// Work order: every controller's queue is fair between namespaces, and within a namespace a
-// change the gateway reported goes ahead of other work.
+// Work order: every controller's queue is fair between namespaces, and a change the gateway
+// reported goes ahead of other work.
 //
 // A workqueue is FIFO: one tenant creating a thousand Sandboxes at once would put every other
 // namespace's reconciles behind its thousand, and the reconcile that only has to write Ready
 // (the gateway already did the work) behind the first reconciles of all of them. The queue
-// below is controller-runtime's priority queue with each item's place folded into its
-// priority. Each namespace has a line per tier of caller priority (an unchanged initial
-// list's low priority, ordinary work, observed changes); an item added is its line's k-th
-// waiting item (counted like start-time fair queuing: from the later of the line's newest item
-// and the last item handed to a worker), and it goes ahead of every line's (k+1)-th, for k
-// below fairLevels; deeper items share the last level, in FIFO order. At one level an observed
-// change goes first; low items stay behind all others. So a namespace with a few items never
-// waits behind another's burst, however large, and a burst's own items keep their order.
-//
-// Observed changes are levelled in their own line, not ahead of every level: during a burst the
-// burst's own READY reports are many, and when they outranked every level a single sandbox's
-// first reconcile in another namespace waited behind all of them (68-92 ms in the fairness
-// bench's trace, more than its whole lag on an idle operator).
+// below is controller-runtime's priority queue with a namespace's backlog folded into each
+// item's priority: an item added is a namespace's k-th waiting item (counted like start-time
+// fair queuing: from the later of the namespace's newest item and the last item handed to a
+// worker), and within one caller priority it goes ahead of every namespace's (k+1)-th, for k
+// below fairLevels; deeper items share the last level, in FIFO order. So a namespace with a
+// few items never waits behind another's burst, however large, and a burst's own items keep
+// their order.
 //
 // The levels are few on purpose: the priority queue labels its depth metric by priority and
 // falls back to one placeholder label past 25 distinct priorities, which would leave the
-// workqueue_depth series wrong. Three tiers × fairLevels stay within that.
+// workqueue_depth series wrong. Three caller priorities (low, normal, observed) × fairLevels
+// stay within that.
 //
 // The limit of static levels: an item's level is fixed when it is added, so a burst's deep
 // items go after any namespace's first fairLevels−1 items added later, for as long as such
@@ -48,7 +43,8 @@ import (
 // observedPriority is the priority of a reconcile the observation loop asked for because the
 // gateway reported a change (a sandbox became READY, failed, vanished). Finishing what the
 // gateway has done costs one status write and is what a user is waiting to see, so it goes
-// ahead of its namespace's first reconciles at the same level.
+// ahead of first reconciles; it cannot starve them, because the gateway changes a sandbox only
+// when it was asked to (or once when it fails).
 const observedPriority = 1
 
 // fairLevels is how many backlog depths a namespace's items are told apart by (see above).
@@ -66,7 +62,7 @@ func newFairQueue(name string, rl workqueue.TypedRateLimiter[reconcile.Request])
 		o.RateLimiter = rl
 		o.Log = logr.Discard()
 	})
-	return &fairQueue{PriorityQueue: inner, newest: map[fairFlow]uint64{}, queued: map[reconcile.Request]fairTag{}}
+	return &fairQueue{PriorityQueue: inner, newest: map[string]uint64{}, queued: map[reconcile.Request]uint64{}}
 }
 
 // fairQueue is a priority queue that orders the items of one priority by their namespace's
@@ -81,22 +77,10 @@ type fairQueue struct {
 	served uint64
 	// newest is, per namespace, the tag of its newest queued item; a namespace whose newest
 	// tag has been served is dropped (it starts at the clock again).
-	newest map[fairFlow]uint64
+	newest map[string]uint64
 	// queued holds the tag of each item in the queue, so that adding a queued item again keeps
 	// its place and does not count against its namespace.
-	queued map[reconcile.Request]fairTag
-}
-
-// fairFlow is one namespace's line of items of one tier.
-type fairFlow struct {
-	namespace string
-	tier      int
-}
-
-// fairTag is a queued item's tag and the tier it was tagged in.
-type fairTag struct {
-	tag  uint64
-	tier int
+	queued map[reconcile.Request]uint64
 }
 
 // Add implements workqueue.Interface.
@@ -112,41 +96,30 @@ func (q *fairQueue) AddRateLimited(item reconcile.Request) {
 	q.AddWithOpts(priorityqueue.AddOpts{RateLimited: true}, item)
 }
 
-// AddWithOpts implements priorityqueue.PriorityQueue: each item goes in at its place in its
-// namespace's line for the caller's priority (see the top of this file).
+// AddWithOpts implements priorityqueue.PriorityQueue: each item goes in at its namespace's
+// backlog level within the caller's priority.
 func (q *fairQueue) AddWithOpts(o priorityqueue.AddOpts, items ...reconcile.Request) {
-	tier := tierOf(ptr.Deref(o.Priority, 0))
+	priority := ptr.Deref(o.Priority, 0)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, item := range items {
-		composed := q.place(item, tier)
+		level := min(q.tag(item)-q.served-1, fairLevels-1)
+		composed := priority*fairLevels + (fairLevels - 1 - int(level))
 		o.Priority = &composed
-		// Under q.mu, so a Get cannot take the item between its place and its add.
+		// Under q.mu, so a Get cannot take the item between its tag and its add.
 		q.PriorityQueue.AddWithOpts(o, item)
 	}
 }
 
-// place is item's composed priority in tier; q.mu is held. A queued item keeps its tag (and
-// so its place) unless the new tier puts it ahead of where it is: the priority queue only
-// ever raises a queued item's priority, so the tag kept is the one it is served at.
-func (q *fairQueue) place(item reconcile.Request, tier int) int {
-	f := fairFlow{namespace: item.Namespace, tier: tier}
-	if cur, ok := q.queued[item]; ok {
-		at := compose(cur.tier, q.level(cur.tag))
-		if cur.tier == tier || compose(tier, q.level(max(q.served, q.newest[f])+1)) <= at {
-			return at
-		}
+// tag is item's fair tag, counted from the clock: a queued item keeps its own; q.mu is held.
+func (q *fairQueue) tag(item reconcile.Request) uint64 {
+	if t, ok := q.queued[item]; ok {
+		return max(t, q.served+1)
 	}
-	t := max(q.served, q.newest[f]) + 1
-	q.newest[f] = t
-	q.queued[item] = fairTag{tag: t, tier: tier}
-	return compose(tier, q.level(t))
-}
-
-// level is how deep in its line an item of tag t waits: 0 for the next turn, capped at the
-// last of fairLevels.
-func (q *fairQueue) level(t uint64) int {
-	return int(min(max(t, q.served+1)-q.served-1, fairLevels-1))
+	t := max(q.served, q.newest[item.Namespace]) + 1
+	q.newest[item.Namespace] = t
+	q.queued[item] = t
+	return t
 }
 
 // Get implements workqueue.Interface.
@@ -156,65 +129,35 @@ func (q *fairQueue) Get() (reconcile.Request, bool) {
 }
 
 // GetWithPriority implements priorityqueue.PriorityQueue. It returns the caller's priority,
-// not the composed one, so that a requeue is placed afresh; an observed change's priority
+// not the composed one, so that a requeue is levelled afresh; an observed change's priority
 // lasts for that one reconcile only (its requeues are ordinary work).
 func (q *fairQueue) GetWithPriority() (reconcile.Request, int, bool) {
 	item, composed, shutdown := q.PriorityQueue.GetWithPriority()
 	if shutdown {
 		return item, 0, true
 	}
+	priority, _ := floorDiv(composed, fairLevels)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	// An item re-added while a worker held it is handed out again without a tag: it does not
 	// move the clock.
 	if t, ok := q.queued[item]; ok {
 		delete(q.queued, item)
-		q.served = max(q.served, t.tag)
+		q.served = max(q.served, t)
 	}
-	for tier := range fairTiers {
-		if f := (fairFlow{namespace: item.Namespace, tier: tier}); q.newest[f] <= q.served {
-			delete(q.newest, f)
-		}
+	if q.newest[item.Namespace] <= q.served {
+		delete(q.newest, item.Namespace)
 	}
-	if composed < 0 {
-		return item, handler.LowPriority, false
-	}
-	return item, 0, false
+	return item, min(priority, 0), false
 }
 
-// The caller's priorities, as tiers: an unchanged initial list's (handler.LowPriority), ordinary
-// work, and a change the gateway reported (observedPriority).
-const (
-	tierLow = iota
-	tierNormal
-	tierObserved
-	fairTiers
-)
-
-func tierOf(priority int) int {
-	switch {
-	case priority < 0:
-		return tierLow
-	case priority > 0:
-		return tierObserved
-	default:
-		return tierNormal
+// floorDiv is a / b rounded down, and the remainder in [0, b).
+func floorDiv(a, b int) (quotient, remainder int) {
+	quotient, remainder = a/b, a%b
+	if remainder < 0 {
+		quotient, remainder = quotient-1, remainder+b
 	}
-}
-
-// compose is the priority handed to the priority queue for an item of tier at level: low
-// items below all others (-fairLevels..-1); ordinary and observed ones by level first, and at
-// one level an observed change first (0..2*fairLevels-1).
-func compose(tier, level int) int {
-	turn := fairLevels - 1 - level
-	switch tier {
-	case tierLow:
-		return turn - fairLevels
-	case tierObserved:
-		return 2*turn + 1
-	default:
-		return 2 * turn
-	}
+	return quotient, remainder
 }
 
 // enqueueObserved enqueues the Sandbox of an observed gateway change at observedPriority.

@@ -44,13 +44,24 @@ type PolicyDraftReconciler struct {
 	Drafts <-chan event.GenericEvent
 	// Resync is the fallback interval when there is no observation loop (poll mode).
 	Resync time.Duration
+	// ReadsPerMinute bounds poll mode's GetDraftPolicy calls per gateway as the observation
+	// loop bounds its sweep (ObserverOptions.DraftReadsPerMinute): each of a gateway's n
+	// sandboxes is read again after Resync or n / ReadsPerMinute minutes, whichever is longer
+	// (0: DefaultDraftReadsPerMinute; negative: no bound).
+	ReadsPerMinute int
 	// Pokes receives the proposals to reconcile again.
 	Pokes chan<- event.GenericEvent
 
 	mu sync.Mutex
-	// seen is a digest of each sandbox's chunks at the last look, so unchanged drafts poke
-	// nothing.
-	seen map[types.NamespacedName]string
+	// seen is what each sandbox's last look found, so unchanged drafts poke nothing.
+	seen map[types.NamespacedName]draftLook
+	// perGateway counts the sandboxes in seen by gateway connection: poll mode's budget.
+	perGateway map[string]int
+}
+
+// draftLook is the last look at one sandbox's draft: a digest of its chunks and its gateway.
+type draftLook struct {
+	digest, gateway string
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=sandboxes,verbs=get;list;watch;update;patch
@@ -121,7 +132,7 @@ func (r *PolicyDraftReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.deleteProposals(ctx, sb.Namespace, sb.Name, keep); err != nil {
 		return ctrl.Result{}, err
 	}
-	if r.changed(req.NamespacedName, digest) {
+	if r.changed(req.NamespacedName, draftLook{digest: digest, gateway: connection}) {
 		for pp := range keep {
 			r.poke(ctx, sb.Namespace, pp)
 		}
@@ -130,9 +141,22 @@ func (r *PolicyDraftReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, err
 	}
 	if r.Drafts == nil {
-		return ctrl.Result{RequeueAfter: r.resync()}, nil
+		return ctrl.Result{RequeueAfter: r.pollInterval(connection)}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// pollInterval is when poll mode reads a sandbox of gateway connection again: the watch
+// mode's sweep rule applied to the sandboxes of that gateway seen so far.
+func (r *PolicyDraftReconciler) pollInterval(connection string) time.Duration {
+	budget := r.ReadsPerMinute
+	if budget == 0 {
+		budget = DefaultDraftReadsPerMinute
+	}
+	r.mu.Lock()
+	n := r.perGateway[connection]
+	r.mu.Unlock()
+	return ObserverOptions{DraftResync: r.resync(), DraftReadsPerMinute: budget}.draftSweepInterval(n)
 }
 
 func (r *PolicyDraftReconciler) resync() time.Duration {
@@ -142,22 +166,29 @@ func (r *PolicyDraftReconciler) resync() time.Duration {
 	return defaultObserveResync
 }
 
-// changed records digest for key and reports whether it differs from the last one.
-func (r *PolicyDraftReconciler) changed(key types.NamespacedName, digest string) bool {
+// changed records look for key and reports whether its digest differs from the last one.
+func (r *PolicyDraftReconciler) changed(key types.NamespacedName, look draftLook) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.seen == nil {
-		r.seen = map[types.NamespacedName]string{}
+		r.seen, r.perGateway = map[types.NamespacedName]draftLook{}, map[string]int{}
 	}
 	prev, ok := r.seen[key]
-	r.seen[key] = digest
-	return !ok || prev != digest
+	if ok {
+		r.perGateway[prev.gateway]--
+	}
+	r.seen[key] = look
+	r.perGateway[look.gateway]++
+	return !ok || prev.digest != look.digest
 }
 
 func (r *PolicyDraftReconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	delete(r.seen, key)
+	if prev, ok := r.seen[key]; ok {
+		r.perGateway[prev.gateway]--
+		delete(r.seen, key)
+	}
 }
 
 func (r *PolicyDraftReconciler) poke(ctx context.Context, namespace, name string) {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -228,5 +231,48 @@ func TestPolicyProposalBranches(t *testing.T) {
 				t.Errorf("gateway rule %v, want access %s", fa.chunks["c1"].GetProposedRule(), tt.wantRule)
 			}
 		})
+	}
+}
+
+// TestPollModeDraftReadsKeepTheBudget: without an observation loop each sandbox's draft is
+// re-read at the poll resync, or less often once its gateway has more sandboxes than the
+// budget reads in that time, counting each gateway's sandboxes apart and dropping deleted ones.
+func TestPollModeDraftReadsKeepTheBudget(t *testing.T) {
+	sandbox := func(name, gateway string) *v1alpha1.Sandbox {
+		return &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: name},
+			Spec: v1alpha1.SandboxSpec{GatewayRef: v1alpha1.GatewayReference{Name: gateway}}, Status: v1alpha1.SandboxStatus{SandboxID: "id-" + name}}
+	}
+	var objs []client.Object
+	for i := range 4 {
+		objs = append(objs, sandbox(fmt.Sprintf("a%d", i), "gw-a"))
+	}
+	objs = append(objs, sandbox("b0", "gw-b"))
+	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(objs...).Build()
+	// A budget of 2 reads a minute and a 1-minute resync: up to 2 sandboxes per gateway are
+	// re-read every minute, 4 every 2 minutes.
+	r := &PolicyDraftReconciler{Client: c, Gateways: approvalsConnections{a: &fakeApprovals{}}, Resync: time.Minute, ReadsPerMinute: 2}
+	reconcile := func(name string) time.Duration {
+		t.Helper()
+		res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "team", Name: name}})
+		if err != nil {
+			t.Fatalf("reconcile %s: %v", name, err)
+		}
+		return res.RequeueAfter
+	}
+	var got []time.Duration
+	for _, name := range []string{"a0", "a1", "a2", "a3", "b0", "a0"} {
+		got = append(got, reconcile(name))
+	}
+	if err := c.Delete(context.Background(), objs[3]); err != nil {
+		t.Fatal(err)
+	}
+	reconcile("a3")
+	got = append(got, reconcile("a0"))
+	r.ReadsPerMinute = -1
+	got = append(got, reconcile("a0"))
+	want := []time.Duration{time.Minute, time.Minute, 90 * time.Second, 2 * time.Minute, time.Minute, 2 * time.Minute,
+		90 * time.Second, time.Minute}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requeue intervals (-want +got):\n%s", diff)
 	}
 }

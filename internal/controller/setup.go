@@ -138,7 +138,7 @@ func controllers(mgr ctrl.Manager, opts Options, conns *Connections, observers *
 	}
 	pokes := make(chan event.GenericEvent, 1024)
 	drafts := &PolicyDraftReconciler{Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"),
-		Resync: opts.Resync, Pokes: pokes}
+		Resync: opts.Resync, ReadsPerMinute: opts.Observer.DraftReadsPerMinute, Pokes: pokes}
 	if observers != nil {
 		// Assigned only when non-nil: a nil *Observers in an interface would not be nil.
 		pr.Observed, pr.DriftEvents = observers, observers.ProviderEvents()

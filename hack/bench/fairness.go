@@ -32,6 +32,9 @@ type fair struct {
 	IdleSplit, BusySplit []split
 	BurstReady           time.Duration
 	Delay                time.Duration
+	// FloorIdle and FloorBusy are the API-server floor's probes (see floor), idle and taken
+	// between the busy singles.
+	FloorIdle, FloorBusy []time.Duration
 }
 
 // split is one single sandbox's lag divided at the gateway.
@@ -39,14 +42,19 @@ type split struct{ ToCreate, AfterReady time.Duration }
 
 // fairness measures, in one environment: fairSingles sandboxes created one after the other in
 // namespace "other" on an idle operator, then a burst in namespace "bulk" with fairSingles
-// singles created in "other" one second apart once the burst's writes are flowing.
+// singles created in "other" one second apart once the burst's writes are flowing, each
+// followed by a probe of the API-server floor in namespace "floor".
 func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, extra []string, delay, timeout time.Duration, burst int) (fair, error) {
 	f := fair{Burst: burst, Mode: mode, Delay: delay}
-	b, err := startBench(ctx, root, bins, assets, mode, extra, delay, "bulk", "other")
+	b, err := startBench(ctx, root, bins, assets, mode, extra, delay, "bulk", "other", "floor")
 	if err != nil {
 		return f, err
 	}
 	defer b.stop()
+	fl, err := startFloor(ctx, b.env.Config, "floor")
+	if err != nil {
+		return f, err
+	}
 	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	// One watch per namespace, as the singles' owner would watch theirs: in one watch of
@@ -86,6 +94,9 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		}
 		f.Idle = append(f.Idle, t.lag(name, delay))
 	}
+	if f.FloorIdle, err = fl.probeEach(ctx, timeout, "idle", fairSingles); err != nil {
+		return f, err
+	}
 
 	start := time.Now()
 	bulk := make(chan error, 1)
@@ -98,7 +109,12 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		if err := single(fmt.Sprintf("busy-%d", i)); err != nil {
 			return f, err
 		}
-		time.Sleep(time.Second)
+		// Half a second later, off the single's own writes.
+		time.Sleep(500 * time.Millisecond)
+		if err := fl.probe(ctx, fmt.Sprintf("busy-%d", i)); err != nil {
+			return f, err
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	if err := <-bulk; err != nil {
 		return f, err
@@ -109,6 +125,9 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	f.BurstReady = time.Since(start)
 	for i := range fairSingles {
 		f.Busy = append(f.Busy, t.lag(fmt.Sprintf("busy-%d", i), delay))
+	}
+	if f.FloorBusy, err = fl.lags(ctx, timeout, "busy", fairSingles); err != nil {
+		return f, err
 	}
 	// Read last: these gateway calls are the bench's, not the operator's.
 	gw, err := gatewayReady(ctx, b.env, "other", delay)
@@ -190,5 +209,9 @@ func renderFairness(f fair) string {
 	fmt.Fprintf(&b, "| … of it: gateway READY → Ready, median | %s | %s | %.1fx |\n", ms(ia), ms(ba), float64(ba)/float64(max(ia, time.Millisecond)))
 	fmt.Fprintf(&b, "| each (ms) | %s | %s | |\n", list(f.Idle), list(f.Busy))
 	fmt.Fprintf(&b, "| burst: first create → all Ready | | %s | |\n", ms(f.BurstReady))
+	fi, fb := median(f.FloorIdle), median(f.FloorBusy)
+	fmt.Fprintf(&b, "| API-server floor: a bare client's watch pickup, finalizer write and status write of a resource the operator does not watch, seen by its owner, median | %s | %s | %.1fx |\n", ms(fi), ms(fb), float64(fb)/float64(max(fi, time.Millisecond)))
+	fmt.Fprintf(&b, "| … each (ms) | %s | %s | |\n", list(f.FloorIdle), list(f.FloorBusy))
+	fmt.Fprintf(&b, "| floor during the burst / the single's idle lag | | %.1fx | |\n", float64(fb)/float64(max(median(f.Idle), time.Millisecond)))
 	return b.String()
 }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// The API-server floor of the fairness row: a custom resource of the bench's own, which the
+// operator does not watch, written by a bare client the way the operator writes a single
+// sandbox (it sees the create on a watch, writes a finalizer, then the status), while the
+// owner watches for that status. Its lag during the burst against idle is what the API server
+// alone adds to those steps on this machine, with no operator work in between: a single
+// sandbox cannot be Ready faster than that.
+var floorGVK = schema.GroupVersionKind{Group: "bench.openshell.dev", Version: "v1", Kind: "Floor"}
+
+const floorFinalizer = "bench.openshell.dev/floor"
+
+// floor is the bare client and the owner of the floor probes in one namespace.
+type floor struct {
+	c  client.WithWatch
+	ns string
+
+	mu             sync.Mutex
+	created, ready map[string]time.Time
+	err            error
+}
+
+// startFloor installs the Floor CRD and starts the bare client's and the owner's watches of ns
+// (which must exist). The client has no client-side rate limit: the floor is the API server's.
+func startFloor(ctx context.Context, cfg *rest.Config, ns string) (*floor, error) {
+	scheme := runtime.NewScheme()
+	_ = apiextensionsv1.AddToScheme(scheme)
+	fcfg := rest.CopyConfig(cfg)
+	fcfg.QPS = -1
+	c, err := client.NewWithWatch(fcfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "floors.bench.openshell.dev"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: floorGVK.Group, Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "floors", Singular: "floor", Kind: floorGVK.Kind, ListKind: floorGVK.Kind + "List"},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name: floorGVK.Version, Served: true, Storage: true,
+				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object", XPreserveUnknownFields: ptrTo(true),
+				}},
+			}},
+		},
+	}
+	if err := c.Create(ctx, crd); err != nil {
+		return nil, fmt.Errorf("create the Floor CRD: %w", err)
+	}
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(crd), crd); err != nil {
+			return false, err
+		}
+		for _, cond := range crd.Status.Conditions {
+			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		return nil, fmt.Errorf("the Floor CRD not established: %w", err)
+	}
+	f := &floor{c: c, ns: ns, created: map[string]time.Time{}, ready: map[string]time.Time{}}
+	// Both watches start before the first probe, so none of its events is missed.
+	for _, on := range []func(watch.Event, *unstructured.Unstructured){f.act, f.own} {
+		w, err := f.watch(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("watch floors: %w", err)
+		}
+		go func() {
+			defer w.Stop()
+			for ev := range w.ResultChan() {
+				if u, ok := ev.Object.(*unstructured.Unstructured); ok {
+					on(ev, u)
+				}
+			}
+		}()
+	}
+	return f, nil
+}
+
+func (f *floor) watch(ctx context.Context) (watch.Interface, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(floorGVK.GroupVersion().WithKind(floorGVK.Kind + "List"))
+	return f.c.Watch(ctx, list, client.InNamespace(f.ns))
+}
+
+// act is the bare client: on a new probe, its finalizer write, then its status write, each
+// with the version the watch delivered (as the operator writes, with optimistic concurrency).
+func (f *floor) act(ev watch.Event, u *unstructured.Unstructured) {
+	if ev.Type != watch.Added {
+		return
+	}
+	go func() {
+		ctx := context.Background()
+		u.SetFinalizers([]string{floorFinalizer})
+		if err := f.c.Update(ctx, u); err != nil {
+			f.fail(fmt.Errorf("floor %s: finalizer write: %w", u.GetName(), err))
+			return
+		}
+		if err := unstructured.SetNestedField(u.Object, true, "status", "ready"); err != nil {
+			f.fail(err)
+			return
+		}
+		if err := f.c.Status().Update(ctx, u); err != nil {
+			f.fail(fmt.Errorf("floor %s: status write: %w", u.GetName(), err))
+		}
+	}()
+}
+
+// own is the owner: the first time it sees a probe's status, the probe is done.
+func (f *floor) own(ev watch.Event, u *unstructured.Unstructured) {
+	if ev.Type != watch.Modified {
+		return
+	}
+	if done, _, _ := unstructured.NestedBool(u.Object, "status", "ready"); !done {
+		return
+	}
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, seen := f.ready[u.GetName()]; !seen {
+		f.ready[u.GetName()] = now
+	}
+}
+
+func (f *floor) fail(err error) {
+	fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+// probe creates one Floor; its lag is from the create's return, as a single sandbox's.
+func (f *floor) probe(ctx context.Context, name string) error {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(floorGVK)
+	u.SetNamespace(f.ns)
+	u.SetName(name)
+	if err := f.c.Create(ctx, u); err != nil {
+		return fmt.Errorf("create floor %s: %w", name, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.created[name] = time.Now()
+	return nil
+}
+
+// wait waits for the probes' status, or for a failed write.
+func (f *floor) wait(ctx context.Context, timeout time.Duration, names ...string) error {
+	return waitFor(ctx, timeout, func() (bool, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.err != nil {
+			return false, f.err
+		}
+		for _, n := range names {
+			if _, ok := f.ready[n]; !ok {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+func (f *floor) lag(name string) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return max(f.ready[name].Sub(f.created[name]), 0)
+}
+
+// probeEach runs n probes named prefix-0 … one after the other, each once the last is done.
+func (f *floor) probeEach(ctx context.Context, timeout time.Duration, prefix string, n int) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := range n {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		if err := f.probe(ctx, name); err != nil {
+			return nil, err
+		}
+		if err := f.wait(ctx, timeout, name); err != nil {
+			return nil, fmt.Errorf("floor %s: %w", name, err)
+		}
+		out = append(out, f.lag(name))
+	}
+	return out, nil
+}
+
+// lags waits for the probes prefix-0 … prefix-(n-1), already created, and returns their lags.
+func (f *floor) lags(ctx context.Context, timeout time.Duration, prefix string, n int) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := range n {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		if err := f.wait(ctx, timeout, name); err != nil {
+			return nil, fmt.Errorf("floor %s: %w", name, err)
+		}
+		out = append(out, f.lag(name))
+	}
+	return out, nil
+}
+
+func ptrTo[T any](v T) *T { return &v }

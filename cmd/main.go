@@ -105,7 +105,7 @@ func main() {
 	flag.DurationVar(&ctrlOpts.Observer.DraftResync, "policy-draft-resync", 0,
 		"How often every managed sandbox's draft policy is read for PolicyProposals (0: with each one-minute list).")
 	flag.IntVar(&ctrlOpts.Observer.DraftReadsPerMinute, "policy-draft-reads-per-minute", controller.DefaultDraftReadsPerMinute,
-		"Budget of those reads (GetDraftPolicy) per gateway and minute: a fleet larger than this is swept less often than --policy-draft-resync, and in poll mode each sandbox's draft is re-read less often than every 300 s (negative: no budget).")
+		"Budget of those reads (GetDraftPolicy) per gateway and minute: a fleet larger than this is swept less often than --policy-draft-resync, and in poll mode a gateway with more than 5 times this many sandboxes has each one's draft re-read less often than every 300 s (negative: no budget).")
 	flag.IntVar(&ctrlOpts.MaxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles, "Concurrent Sandbox reconciles.")
 	flag.Float64Var(&qps, "kube-api-qps", managercfg.DefaultKubeAPIQPS, "Kubernetes API budget: finalizer and status writes share it, handed out between namespaces in turn; events have a bucket of their own at this rate.")
 	flag.IntVar(&burst, "kube-api-burst", managercfg.DefaultKubeAPIBurst, "Kubernetes client burst.")

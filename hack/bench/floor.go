@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -57,7 +58,7 @@ func startFloor(ctx context.Context, cfg *rest.Config, ns string) (*floor, error
 				Name: floorGVK.Version, Served: true, Storage: true,
 				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
 				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
-					Type: "object", XPreserveUnknownFields: ptrTo(true),
+					Type: "object", XPreserveUnknownFields: ptr.To(true),
 				}},
 			}},
 		},
@@ -164,27 +165,23 @@ func (f *floor) probe(ctx context.Context, name string) error {
 	return nil
 }
 
-// wait waits for the probes' status, or for a failed write.
-func (f *floor) wait(ctx context.Context, timeout time.Duration, names ...string) error {
-	return waitFor(ctx, timeout, func() (bool, error) {
+// lag waits for a created probe's status, or for a failed write, and returns its lag.
+func (f *floor) lag(ctx context.Context, timeout time.Duration, name string) (time.Duration, error) {
+	var lag time.Duration
+	err := waitFor(ctx, timeout, func() (bool, error) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		if f.err != nil {
 			return false, f.err
 		}
-		for _, n := range names {
-			if _, ok := f.ready[n]; !ok {
-				return false, nil
-			}
-		}
-		return true, nil
+		ready, ok := f.ready[name]
+		lag = max(ready.Sub(f.created[name]), 0)
+		return ok, nil
 	})
-}
-
-func (f *floor) lag(name string) time.Duration {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return max(f.ready[name].Sub(f.created[name]), 0)
+	if err != nil {
+		return 0, fmt.Errorf("floor %s: %w", name, err)
+	}
+	return lag, nil
 }
 
 // probeEach runs n probes named prefix-0 … one after the other, each once the last is done.
@@ -195,25 +192,24 @@ func (f *floor) probeEach(ctx context.Context, timeout time.Duration, prefix str
 		if err := f.probe(ctx, name); err != nil {
 			return nil, err
 		}
-		if err := f.wait(ctx, timeout, name); err != nil {
-			return nil, fmt.Errorf("floor %s: %w", name, err)
+		lag, err := f.lag(ctx, timeout, name)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, f.lag(name))
+		out = append(out, lag)
 	}
 	return out, nil
 }
 
-// lags waits for the probes prefix-0 … prefix-(n-1), already created, and returns their lags.
+// lags returns the lags of the probes prefix-0 … prefix-(n-1), already created.
 func (f *floor) lags(ctx context.Context, timeout time.Duration, prefix string, n int) ([]time.Duration, error) {
 	var out []time.Duration
 	for i := range n {
-		name := fmt.Sprintf("%s-%d", prefix, i)
-		if err := f.wait(ctx, timeout, name); err != nil {
-			return nil, fmt.Errorf("floor %s: %w", name, err)
+		lag, err := f.lag(ctx, timeout, fmt.Sprintf("%s-%d", prefix, i))
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, f.lag(name))
+		out = append(out, lag)
 	}
 	return out, nil
 }
-
-func ptrTo[T any](v T) *T { return &v }

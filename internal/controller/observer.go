@@ -65,11 +65,15 @@ type ObserverOptions struct {
 // sandboxes are swept every minute, larger ones every N/600 minutes (5,000: every 8.3).
 const DefaultDraftReadsPerMinute = 600
 
-// draftSweepInterval is how long a sweep of n sandboxes' drafts waits after the last one.
+// draftSweepInterval is how long a sweep of n sandboxes' drafts waits after the last one
+// (poll mode: how long one sandbox's draft waits, n its gateway's sandboxes).
 func (o ObserverOptions) draftSweepInterval(n int) time.Duration {
-	d := o.DraftResync
-	if o.DraftReadsPerMinute > 0 {
-		d = max(d, time.Duration(float64(n)/float64(o.DraftReadsPerMinute)*float64(time.Minute)))
+	d, budget := o.DraftResync, o.DraftReadsPerMinute
+	if budget == 0 {
+		budget = DefaultDraftReadsPerMinute
+	}
+	if budget > 0 {
+		d = max(d, time.Duration(float64(n)/float64(budget)*float64(time.Minute)))
 	}
 	return d
 }
@@ -277,9 +281,6 @@ type observer struct {
 func newObserver(name string, cl *gateway.Client, opts ObserverOptions, events chan<- event.GenericEvent) *observer {
 	if opts.DraftResync <= 0 {
 		opts.DraftResync = opts.Resync
-	}
-	if opts.DraftReadsPerMinute == 0 {
-		opts.DraftReadsPerMinute = DefaultDraftReadsPerMinute
 	}
 	if opts.FallbackInterval <= 0 {
 		opts.FallbackInterval = fallbackListInterval

@@ -58,6 +58,7 @@ func TestDraftSweepIntervalKeepsToTheReadBudget(t *testing.T) {
 		{"a larger fleet is swept more slowly", ObserverOptions{DraftResync: time.Minute, DraftReadsPerMinute: 600}, 5000, 5000 * time.Minute / 600},
 		{"a longer resync than the budget needs stays", ObserverOptions{DraftResync: 10 * time.Minute, DraftReadsPerMinute: 600}, 1000, 10 * time.Minute},
 		{"no budget", ObserverOptions{DraftResync: time.Minute, DraftReadsPerMinute: -1}, 100000, time.Minute},
+		{"unset is the default budget", ObserverOptions{DraftResync: time.Minute}, 6000, 10 * time.Minute},
 	}
 	for _, tt := range tests {
 		if got := tt.opts.draftSweepInterval(tt.sandboxes); got != tt.want {

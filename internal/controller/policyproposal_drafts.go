@@ -149,14 +149,10 @@ func (r *PolicyDraftReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // pollInterval is when poll mode reads a sandbox of gateway connection again: the watch
 // mode's sweep rule applied to the sandboxes of that gateway seen so far.
 func (r *PolicyDraftReconciler) pollInterval(connection string) time.Duration {
-	budget := r.ReadsPerMinute
-	if budget == 0 {
-		budget = DefaultDraftReadsPerMinute
-	}
 	r.mu.Lock()
 	n := r.perGateway[connection]
 	r.mu.Unlock()
-	return ObserverOptions{DraftResync: r.resync(), DraftReadsPerMinute: budget}.draftSweepInterval(n)
+	return ObserverOptions{DraftResync: r.resync(), DraftReadsPerMinute: r.ReadsPerMinute}.draftSweepInterval(n)
 }
 
 func (r *PolicyDraftReconciler) resync() time.Duration {

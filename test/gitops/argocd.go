@@ -1,6 +1,7 @@
-// Package gitops runs the Argo CD health checks in config/argocd the way Argo CD runs them and
-// renders the argocd-cm snippet from them. Its tests prove the checks against status objects
-// built from the v1alpha1 Go types and keep config/argocd free of drift.
+// Package gitops runs the Argo CD health checks in config/argocd the way Argo CD runs them, and
+// generates them and the argocd-cm snippet from their sources in config/argocd/src (the part
+// every kind shares, written once, and each kind's own rules). Its tests prove the checks
+// against status objects built from the v1alpha1 Go types and keep config/argocd free of drift.
 package gitops
 
 import (
@@ -9,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -166,6 +169,180 @@ func HealthScript(dir, kind string) (string, error) {
 	return string(b), nil
 }
 
+// The sources of the health checks. Argo CD loads one self-contained script per kind, so the
+// rules every kind shares cannot be a library the scripts load: they are written once in
+// src/common.lua and every health.lua is generated from it and the kind's src/<Kind>.lua.
+const (
+	// SourceDir is the directory under config/argocd holding the sources.
+	SourceDir = "src"
+	// CommonSource is the part of every health check, in SourceDir.
+	CommonSource = "common.lua"
+	// sourceLine starts a line of a source that never reaches a health.lua: a note for
+	// whoever edits the source ("--@ ..."), a slot or a part.
+	sourceLine = "--@"
+	// slotLine ("--@slot <name>"), in common.lua, is where a kind's part <name> goes. It is
+	// followed by an empty line, dropped with it when the kind has no such part.
+	slotLine = "--@slot "
+	// partLine ("--@part <name>"), in src/<Kind>.lua, starts the kind's part <name>; it runs
+	// to the next part or the end of the file.
+	partLine = "--@part "
+)
+
+// healthScriptHeader starts every generated health.lua; %[1]s is the kind.
+const healthScriptHeader = `-- Argo CD health check for openshell.dev/v1alpha1 %[1]s (openshell-operator).
+-- Generated from config/argocd/src/common.lua and config/argocd/src/%[1]s.lua by
+-- ` + "`go test ./test/gitops -run TestGeneratedFiles -update`" + `; do not edit.
+`
+
+// SourceKinds lists the kinds with a source under dir (config/argocd): the files
+// <dir>/src/<Kind>.lua other than common.lua, sorted.
+func SourceKinds(dir string) ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(dir, SourceDir, "*.lua"))
+	if err != nil {
+		return nil, fmt.Errorf("listing health check sources: %w", err)
+	}
+	kinds := make([]string, 0, len(matches))
+	for _, m := range matches {
+		if name := filepath.Base(m); name != CommonSource {
+			kinds = append(kinds, strings.TrimSuffix(name, ".lua"))
+		}
+	}
+	sort.Strings(kinds)
+	return kinds, nil
+}
+
+// RenderHealthScript generates the health check of kind from its sources under dir
+// (config/argocd): the header, then src/common.lua with each slot replaced by the kind's part
+// of that name from src/<Kind>.lua, or dropped with the empty line after it when the kind has
+// none. Notes, slot and part lines never reach the script; a part without a slot, a slot or
+// part given twice and a script a YAML literal block would not reproduce are errors.
+func RenderHealthScript(dir, kind string) (string, error) {
+	common, err := os.ReadFile(filepath.Join(dir, SourceDir, CommonSource))
+	if err != nil {
+		return "", fmt.Errorf("reading the common health check source: %w", err)
+	}
+	own, err := os.ReadFile(filepath.Join(dir, SourceDir, kind+".lua"))
+	if err != nil {
+		return "", fmt.Errorf("reading the health check source of %s: %w", kind, err)
+	}
+	parts, err := parseParts(string(own))
+	if err != nil {
+		return "", fmt.Errorf("%s.lua: %w", kind, err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, healthScriptHeader, kind)
+	lines := slices.Collect(strings.Lines(string(common)))
+	slots := map[string]bool{}
+	for i := 0; i < len(lines); i++ {
+		text := strings.TrimSuffix(lines[i], "\n")
+		if !strings.HasPrefix(text, sourceLine) {
+			b.WriteString(lines[i])
+			continue
+		}
+		name, isSlot := directive(text, slotLine)
+		if !isSlot {
+			if !isNote(text) {
+				return "", fmt.Errorf("%s:%d: %q is neither a note nor a slot", CommonSource, i+1, text)
+			}
+			continue
+		}
+		switch {
+		case name == "":
+			return "", fmt.Errorf("%s:%d: a slot needs one name", CommonSource, i+1)
+		case slots[name]:
+			return "", fmt.Errorf("%s:%d: slot %q given twice", CommonSource, i+1, name)
+		case i+1 == len(lines) || lines[i+1] != "\n":
+			return "", fmt.Errorf("%s:%d: slot %q must be followed by an empty line", CommonSource, i+1, name)
+		}
+		slots[name] = true
+		part, ok := parts[name]
+		if !ok {
+			i++ // the empty line after the slot goes with it
+			continue
+		}
+		b.WriteString(part)
+	}
+	for _, name := range slices.Sorted(maps.Keys(parts)) {
+		if !slots[name] {
+			return "", fmt.Errorf("%s.lua: part %q has no slot in %s", kind, name, CommonSource)
+		}
+	}
+	script := b.String()
+	if err := checkBlockScalar(script); err != nil {
+		return "", fmt.Errorf("health check of %s: %w", kind, err)
+	}
+	return script, nil
+}
+
+// parseParts reads a kind's source: notes and empty lines, then its parts, each from its part
+// line to the next one, without the empty lines around it.
+func parseParts(src string) (map[string]string, error) {
+	parts := map[string]string{}
+	name, body := "", ""
+	flush := func() error {
+		if name == "" {
+			return nil
+		}
+		part := strings.Trim(body, "\n")
+		if part == "" {
+			return fmt.Errorf("part %q is empty", name)
+		}
+		parts[name] = part + "\n"
+		return nil
+	}
+	n := 0
+	for line := range strings.Lines(src) {
+		n++
+		text := strings.TrimSuffix(line, "\n")
+		if !strings.HasPrefix(text, sourceLine) {
+			if name == "" && strings.TrimSpace(text) != "" {
+				return nil, fmt.Errorf("line %d is outside a part", n)
+			}
+			body += line
+			continue
+		}
+		next, isPart := directive(text, partLine)
+		if !isPart {
+			if !isNote(text) {
+				return nil, fmt.Errorf("line %d: %q is neither a note nor a part", n, text)
+			}
+			continue
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+		switch _, seen := parts[next]; {
+		case next == "":
+			return nil, fmt.Errorf("line %d: a part needs one name", n)
+		case seen:
+			return nil, fmt.Errorf("line %d: part %q given twice", n, next)
+		}
+		name, body = next, ""
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return parts, nil
+}
+
+// directive returns the name of a slot or part line of the given prefix ("" when it is not
+// one word).
+func directive(text, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(text, prefix)
+	if !ok {
+		return "", false
+	}
+	if name := strings.TrimSpace(rest); name != "" && !strings.ContainsAny(name, " \t") {
+		return name, true
+	}
+	return "", true
+}
+
+// isNote reports whether a source line is a note: "--@" alone or followed by a space.
+func isNote(text string) bool {
+	return text == sourceLine || strings.HasPrefix(text, sourceLine+" ")
+}
+
 // ConfigMapKey is the argocd-cm key of the health check of kind.
 func ConfigMapKey(kind string) string {
 	return "resource.customizations.health." + Group + "_" + kind
@@ -175,7 +352,8 @@ func ConfigMapKey(kind string) string {
 const configMapHeader = `# Argo CD health checks for the openshell.dev kinds. Merge these keys into the argocd-cm
 # ConfigMap of your Argo CD installation (see docs/gitops.md).
 #
-# Generated from config/argocd/openshell.dev/<Kind>/health.lua; do not edit. Regenerate with:
+# Generated from config/argocd/src (the scripts of config/argocd/openshell.dev/<Kind>/health.lua);
+# do not edit. Regenerate with:
 #   go test ./test/gitops -run TestGeneratedFiles -update
 apiVersion: v1
 kind: ConfigMap
@@ -188,26 +366,37 @@ metadata:
 data:
 `
 
-// RenderConfigMap renders the argocd-cm snippet holding every health check under dir
-// (config/argocd), one literal block per kind in name order.
-func RenderConfigMap(dir string) ([]byte, error) {
-	kinds, err := Kinds(dir)
+// RenderHealthScripts generates the health check of every kind with a source under dir
+// (config/argocd) as RenderHealthScript does, by kind; no source is an error.
+func RenderHealthScripts(dir string) (map[string]string, error) {
+	kinds, err := SourceKinds(dir)
 	if err != nil {
 		return nil, err
 	}
 	if len(kinds) == 0 {
-		return nil, fmt.Errorf("no %s under %s", HealthScriptFile, filepath.Join(dir, Group))
+		return nil, fmt.Errorf("no health check sources under %s", filepath.Join(dir, SourceDir))
+	}
+	scripts := make(map[string]string, len(kinds))
+	for _, kind := range kinds {
+		if scripts[kind], err = RenderHealthScript(dir, kind); err != nil {
+			return nil, err
+		}
+	}
+	return scripts, nil
+}
+
+// RenderConfigMap renders the argocd-cm snippet holding the health check of every kind with a
+// source under dir (config/argocd), generated as RenderHealthScripts does, one literal block
+// per kind in name order.
+func RenderConfigMap(dir string) ([]byte, error) {
+	scripts, err := RenderHealthScripts(dir)
+	if err != nil {
+		return nil, err
 	}
 	var b bytes.Buffer
 	b.WriteString(configMapHeader)
-	for _, kind := range kinds {
-		script, err := HealthScript(dir, kind)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkBlockScalar(script); err != nil {
-			return nil, fmt.Errorf("health check of %s: %w", kind, err)
-		}
+	for _, kind := range slices.Sorted(maps.Keys(scripts)) {
+		script := scripts[kind]
 		fmt.Fprintf(&b, "  %s: |\n", ConfigMapKey(kind))
 		for line := range strings.Lines(script) {
 			if line == "\n" {

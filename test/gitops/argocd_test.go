@@ -22,7 +22,7 @@ import (
 )
 
 var update = flag.Bool("update", false,
-	"rewrite config/argocd: testdata/*.yaml and health_test.yaml from objects_test.go, argocd-cm.yaml from the health.lua files")
+	"rewrite config/argocd: testdata/*.yaml and health_test.yaml from objects_test.go, health.lua and argocd-cm.yaml from src/*.lua")
 
 // argocdDir is config/argocd, seen from this package.
 const argocdDir = "../../config/argocd"
@@ -144,8 +144,13 @@ func TestEveryKindCovered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(checks, apiKinds) || !slices.Equal(sortedKinds(), apiKinds) {
-		t.Fatalf("health checks %v, test cases %v, API kinds %v: want all equal", checks, sortedKinds(), apiKinds)
+	sources, err := SourceKinds(argocdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(checks, apiKinds) || !slices.Equal(sources, apiKinds) || !slices.Equal(sortedKinds(), apiKinds) {
+		t.Fatalf("health checks %v, sources %v, test cases %v, API kinds %v: want all equal",
+			checks, sources, sortedKinds(), apiKinds)
 	}
 	for _, kind := range apiKinds {
 		seen := map[string]bool{}
@@ -250,6 +255,13 @@ func generatedFiles(t *testing.T) map[string][]byte {
 		}
 		files[filepath.Join(kindDir(kind), "health_test.yaml")] = append([]byte(testdataHeader), b...)
 	}
+	scripts, err := RenderHealthScripts(argocdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, script := range scripts {
+		files[filepath.Join(kindDir(kind), HealthScriptFile)] = []byte(script)
+	}
 	cm, err := RenderConfigMap(argocdDir)
 	if err != nil {
 		t.Fatal(err)
@@ -259,9 +271,20 @@ func generatedFiles(t *testing.T) map[string][]byte {
 }
 
 // TestGeneratedFiles fails when config/argocd differs from what objects_test.go and the
-// health.lua files generate (with -update it rewrites the files and removes stale testdata).
+// sources in config/argocd/src generate (with -update it rewrites the files and removes stale
+// testdata). A health.lua without a source is never removed: it may be a check written by hand.
 func TestGeneratedFiles(t *testing.T) {
 	files := generatedFiles(t)
+	scripts, err := filepath.Glob(filepath.Join(argocdDir, Group, "*", HealthScriptFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range scripts {
+		if _, ok := files[f]; !ok {
+			t.Errorf("%s has no source %s: health checks are generated from config/argocd/src (docs/gitops.md)",
+				f, filepath.Join(argocdDir, SourceDir, filepath.Base(filepath.Dir(f))+".lua"))
+		}
+	}
 	existing, err := filepath.Glob(filepath.Join(argocdDir, Group, "*", "testdata", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -331,25 +354,6 @@ func TestConfigMapSnippet(t *testing.T) {
 			t.Errorf("argocd-cm.yaml has no key for %s", kind)
 		case got != script:
 			t.Errorf("argocd-cm.yaml: the %s check differs from its health.lua", kind)
-		}
-	}
-}
-
-// TestGenericChecksShareOneBody: the checks of every kind but Sandbox are the same script
-// after their first (title) line, so a fix to one cannot miss the others.
-func TestGenericChecksShareOneBody(t *testing.T) {
-	body := func(kind string) string {
-		s, err := HealthScript(argocdDir, kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, rest, _ := strings.Cut(s, "\n")
-		return rest
-	}
-	want := body("GatewayConnection")
-	for _, kind := range []string{"InferenceRoute", "Provider", "SandboxPolicy"} {
-		if body(kind) != want {
-			t.Errorf("the %s check differs from the GatewayConnection check", kind)
 		}
 	}
 }
@@ -498,29 +502,100 @@ func TestExecuteHealthLua(t *testing.T) {
 	}
 }
 
+// writeSources writes a config/argocd with the given files under src and returns it.
+func writeSources(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, SourceDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, SourceDir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestRenderHealthScript: common.lua with a kind's parts in its slots, notes dropped, a slot
+// without a part dropped with its empty line; malformed sources are refused.
+func TestRenderHealthScript(t *testing.T) {
+	const common = "--@ a note\nlocal hs = {}\n\n--@slot first\n\n--@slot second\n\nreturn hs\n"
+	header := func(kind string) string { return fmt.Sprintf(healthScriptHeader, kind) }
+	tests := []struct {
+		name    string
+		common  string
+		kind    string
+		want    string
+		wantErr string
+	}{
+		{name: "no parts", common: common, kind: "--@ nothing of its own\n",
+			want: "local hs = {}\n\nreturn hs\n"},
+		{name: "one part", common: common, kind: "--@ a note\n--@part second\n\nhs.b = 2\n\n",
+			want: "local hs = {}\n\nhs.b = 2\n\nreturn hs\n"},
+		{name: "both parts, notes inside dropped", common: common,
+			kind: "--@part second\nhs.b = 2\n--@ dropped\n--@part first\nhs.a = 1\n\nhs.a = 3\n",
+			want: "local hs = {}\n\nhs.a = 1\n\nhs.a = 3\n\nhs.b = 2\n\nreturn hs\n"},
+		{name: "part without slot", common: common, kind: "--@part third\nx = 1\n",
+			wantErr: `part "third" has no slot`},
+		{name: "part twice", common: common, kind: "--@part first\nx = 1\n--@part first\nx = 2\n",
+			wantErr: `part "first" given twice`},
+		{name: "empty part", common: common, kind: "--@part first\n\n--@part second\nx = 1\n",
+			wantErr: `part "first" is empty`},
+		{name: "code outside a part", common: common, kind: "x = 1\n--@part first\nx = 2\n",
+			wantErr: "line 1 is outside a part"},
+		{name: "slot in a kind's source", common: common, kind: "--@slot first\n",
+			wantErr: "neither a note nor a part"},
+		{name: "part without a name", common: common, kind: "--@part \nx = 1\n",
+			wantErr: "a part needs one name"},
+		{name: "unknown directive in common", common: "--@part first\n\nreturn {}\n", kind: "",
+			wantErr: "neither a note nor a slot"},
+		{name: "slot twice", common: "--@slot a\n\n--@slot a\n\nreturn {}\n", kind: "",
+			wantErr: `slot "a" given twice`},
+		{name: "slot not followed by an empty line", common: "--@slot a\nreturn {}\n", kind: "",
+			wantErr: "must be followed by an empty line"},
+		{name: "slot at the end", common: "return {}\n--@slot a\n", kind: "",
+			wantErr: "must be followed by an empty line"},
+		{name: "slot with two names", common: "--@slot a b\n\nreturn {}\n", kind: "",
+			wantErr: "a slot needs one name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeSources(t, map[string]string{CommonSource: tt.common, "Thing.lua": tt.kind})
+			got, err := RenderHealthScript(dir, "Thing")
+			switch {
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+			case tt.wantErr == "" && err != nil:
+				t.Fatal(err)
+			case tt.wantErr == "" && got != header("Thing")+tt.want:
+				t.Fatalf("got\n%s\nwant\n%s%s", got, header("Thing"), tt.want)
+			}
+		})
+	}
+	if _, err := RenderHealthScript(writeSources(t, map[string]string{CommonSource: common}), "Thing"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("kind without a source: error %v, want not exist", err)
+	}
+}
+
 // TestRenderConfigMapRefusesUnsafeScripts: scripts a YAML literal block would alter are refused.
 func TestRenderConfigMapRefusesUnsafeScripts(t *testing.T) {
-	for name, script := range map[string]string{
-		"no final newline":    "return {}",
-		"two final newlines":  "return {}\n\n",
-		"tab":                 "if x then\n\treturn {}\nend\n",
-		"trailing whitespace": "return {} \n",
-		"leading space":       " return {}\n",
+	for name, src := range map[string]struct{ common, kind string }{
+		"no final newline":              {"return {}", ""},
+		"two final newlines":            {"return {}\n\n", ""},
+		"tab":                           {"if x then\n\treturn {}\nend\n", ""},
+		"trailing whitespace":           {"return {} \n", ""},
+		"trailing whitespace in a part": {"--@slot a\n\nreturn {}\n", "--@part a\nx = 1 \n"},
+		"carriage return":               {"return {}\r\n", ""},
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			if err := os.MkdirAll(filepath.Join(dir, Group, "Thing"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, Group, "Thing", HealthScriptFile), []byte(script), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := writeSources(t, map[string]string{CommonSource: src.common, "Thing.lua": src.kind})
 			if _, err := RenderConfigMap(dir); err == nil {
 				t.Fatal("rendered, want an error")
 			}
 		})
 	}
 	if _, err := RenderConfigMap(t.TempDir()); err == nil || errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("empty dir: error %v, want no health checks found", err)
+		t.Fatalf("empty dir: error %v, want no health check sources found", err)
 	}
 }

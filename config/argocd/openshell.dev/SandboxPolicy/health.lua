@@ -1,4 +1,6 @@
 -- Argo CD health check for openshell.dev/v1alpha1 SandboxPolicy (openshell-operator).
+-- Generated from config/argocd/src/common.lua and config/argocd/src/SandboxPolicy.lua by
+-- `go test ./test/gitops -run TestGeneratedFiles -update`; do not edit.
 -- kstatus order (what Flux reads): deletion, missing status and an unobserved generation are
 -- Progressing; then Stalled=True is Degraded, Reconciling=True is Progressing and Ready=True is
 -- Healthy. The message is the deciding condition's message. Base and table libraries only:

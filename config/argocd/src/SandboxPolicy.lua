@@ -1,0 +1,1 @@
+--@ SandboxPolicy: no rules of its own; its health.lua is src/common.lua alone.

@@ -71,11 +71,13 @@ manifests: controller-gen ## Generate CRDs and RBAC from kubebuilder markers.
 	@$(MAKE) --no-print-directory helm-sync
 
 .PHONY: helm-sync
-helm-sync: ## Copy the CRDs, the manager ClusterRole and the guardrail policies into the Helm chart (part of manifests).
+helm-sync: ## Copy the CRDs, the manager ClusterRole, the guardrail and approvals policies and the reviewer roles into the Helm chart (part of manifests).
 	rm -f $(CHART_DIR)/crds/*.yaml
 	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
 	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
 	cp config/components/guardrails/policies.yaml $(CHART_DIR)/files/guardrails-policies.yaml
+	cp config/approvals/approvals_policy.yaml $(CHART_DIR)/files/approvals-policy.yaml
+	cp config/approvals/reviewer_roles.yaml $(CHART_DIR)/files/approvals-reviewer-roles.yaml
 
 .PHONY: helm-lint
 helm-lint: helm ## Lint the Helm chart with its default values and every ci/*-values.yaml set.

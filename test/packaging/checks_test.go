@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -324,15 +325,15 @@ func checkManagerRules(t *testing.T, r rendered) rbacv1.ClusterRole {
 	return got
 }
 
-// managerClusterRole returns the manager's ClusterRole: the one that is not the
-// metrics-reader role.
+// managerClusterRole returns the manager's ClusterRole: the one that is neither the
+// metrics-reader role nor a reviewer role of the approvals.
 func managerClusterRole(t *testing.T, r rendered) rbacv1.ClusterRole {
 	t.Helper()
 	var found []rbacv1.ClusterRole
 	for _, o := range r.ofKind("ClusterRole") {
 		var cr rbacv1.ClusterRole
 		decodeStrict(t, o, &cr)
-		if !strings.HasSuffix(cr.Name, "metrics-reader") {
+		if !strings.HasSuffix(cr.Name, "metrics-reader") && !isApprovalsObject(t, o) {
 			found = append(found, cr)
 		}
 	}
@@ -459,7 +460,18 @@ func compareCRDs(t *testing.T, r rendered, part func(*unstructured.Unstructured)
 // policy using the parameters ConfigMap ns/params, and that ConfigMap; or none of them.
 func checkGuardrails(t *testing.T, r rendered, want bool, ns, params string) {
 	t.Helper()
-	policies, bindings := r.ofKind("ValidatingAdmissionPolicy"), r.ofKind("ValidatingAdmissionPolicyBinding")
+	// The approvals policy is a ValidatingAdmissionPolicy too (checkApprovals); the guardrails
+	// are the ones named "<anything>-guardrails-<what>".
+	guardrail := func(kind string) []*unstructured.Unstructured {
+		var out []*unstructured.Unstructured
+		for _, o := range r.ofKind(kind) {
+			if strings.Contains(o.GetName(), "guardrails-") {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	policies, bindings := guardrail("ValidatingAdmissionPolicy"), guardrail("ValidatingAdmissionPolicyBinding")
 	if !want {
 		if len(policies)+len(bindings) != 0 {
 			t.Errorf("guardrails rendered although not enabled: %d policies, %d bindings", len(policies), len(bindings))
@@ -529,5 +541,123 @@ func checkGuardrails(t *testing.T, r rendered, want bool, ns, params string) {
 	}
 	if !found {
 		t.Errorf("no guardrail parameters ConfigMap %s/%s", ns, params)
+	}
+}
+
+// approvalsReference is `kustomize build config/approvals`: the admission policy that verifies
+// approvers, its binding and the reviewer ClusterRoles the chart must render the same.
+var approvalsReference = sync.OnceValues(func() ([]*unstructured.Unstructured, error) {
+	return kustomizeBuild("config/approvals")
+})
+
+// approvalsWhat is the part of an approvals object's name a rendering keeps: kustomize's
+// "openshell-<what>" is the chart's "<fullname>-<what>".
+func approvalsWhat(name string) string {
+	return strings.TrimPrefix(name, "openshell-")
+}
+
+// isApprovalsObject tells whether o is one of config/approvals' objects, under any prefix.
+func isApprovalsObject(t *testing.T, o *unstructured.Unstructured) bool {
+	t.Helper()
+	ref, err := approvalsReference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range ref {
+		if o.GetKind() == w.GetKind() && strings.HasSuffix(o.GetName(), "-"+approvalsWhat(w.GetName())) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkApprovals asserts the rendering carries config/approvals' objects as kustomize renders
+// them, named <prefix>-<what>: the ValidatingAdmissionPolicy with the same spec, its binding
+// with the same spec naming the renamed policy, and the reviewer ClusterRoles with the same
+// rules and aggregation labels; or none of them.
+func checkApprovals(t *testing.T, r rendered, want bool, prefix string) {
+	t.Helper()
+	ref, err := approvalsReference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*unstructured.Unstructured
+	for _, o := range r.objs {
+		if isApprovalsObject(t, o) {
+			got = append(got, o)
+		}
+	}
+	if !want {
+		for _, o := range got {
+			t.Errorf("approvals %s %s rendered although not enabled", o.GetKind(), o.GetName())
+		}
+		return
+	}
+	kinds := map[string]int{}
+	for _, w := range ref {
+		kinds[w.GetKind()]++
+	}
+	if !reflect.DeepEqual(kinds, map[string]int{"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1, "ClusterRole": 2}) {
+		t.Fatalf("kustomize build config/approvals renders %v, want the policy, its binding and two ClusterRoles", kinds)
+	}
+	if len(got) != len(ref) {
+		t.Errorf("%d approvals objects rendered, config/approvals has %d", len(got), len(ref))
+	}
+	// aggregation are the labels that matter to the API server (the aggregate-to-* ones);
+	// the others (app.kubernetes.io/*, helm.sh/chart) are each packaging's own.
+	aggregation := func(o *unstructured.Unstructured) map[string]string {
+		out := map[string]string{}
+		for k, v := range o.GetLabels() {
+			if strings.HasPrefix(k, "rbac.authorization.k8s.io/") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for _, w := range ref {
+		name := prefix + "-" + approvalsWhat(w.GetName())
+		var g *unstructured.Unstructured
+		for _, o := range got {
+			if o.GetKind() == w.GetKind() && o.GetName() == name {
+				g = o
+			}
+		}
+		if g == nil {
+			t.Errorf("no %s %s (config/approvals' %s)", w.GetKind(), name, w.GetName())
+			continue
+		}
+		if g.GetNamespace() != "" {
+			t.Errorf("%s %s has namespace %q", g.GetKind(), name, g.GetNamespace())
+		}
+		switch w.GetKind() {
+		case "ValidatingAdmissionPolicy":
+			var gp, wp admissionregistrationv1.ValidatingAdmissionPolicy
+			decodeStrict(t, g, &gp)
+			decodeStrict(t, w, &wp)
+			if !reflect.DeepEqual(gp.Spec, wp.Spec) {
+				t.Errorf("policy %s spec differs from config/approvals' %s (run make helm-sync)", name, w.GetName())
+			}
+		case "ValidatingAdmissionPolicyBinding":
+			var gb, wb admissionregistrationv1.ValidatingAdmissionPolicyBinding
+			decodeStrict(t, g, &gb)
+			decodeStrict(t, w, &wb)
+			if wantPolicy := prefix + "-" + approvalsWhat(wb.Spec.PolicyName); gb.Spec.PolicyName != wantPolicy {
+				t.Errorf("binding %s names policy %q, want %q", name, gb.Spec.PolicyName, wantPolicy)
+			}
+			gb.Spec.PolicyName, wb.Spec.PolicyName = "", ""
+			if !reflect.DeepEqual(gb.Spec, wb.Spec) {
+				t.Errorf("binding %s spec %+v differs from config/approvals' %s %+v (run make helm-sync)", name, gb.Spec, w.GetName(), wb.Spec)
+			}
+		case "ClusterRole":
+			var gr, wr rbacv1.ClusterRole
+			decodeStrict(t, g, &gr)
+			decodeStrict(t, w, &wr)
+			if !reflect.DeepEqual(gr.Rules, wr.Rules) || !reflect.DeepEqual(gr.AggregationRule, wr.AggregationRule) {
+				t.Errorf("ClusterRole %s rules differ from config/approvals' %s (run make helm-sync)", name, w.GetName())
+			}
+			if ga, wa := aggregation(g), aggregation(w); !reflect.DeepEqual(ga, wa) {
+				t.Errorf("ClusterRole %s labels %v, want config/approvals' %v", name, ga, wa)
+			}
+		}
 	}
 }

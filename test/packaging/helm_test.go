@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -57,6 +58,10 @@ type chartCase struct {
 	watchNamespaces, scopedRoleNamespaces []string
 	// guardrails: the ValidatingAdmissionPolicies, bindings and parameters are rendered.
 	guardrails bool
+	// approvals: config/approvals' policy, binding and reviewer ClusterRoles are rendered.
+	approvals bool
+	// fullname is the chart's full name when it is not the release name (fullnameOverride).
+	fullname string
 	// gateway is the GatewayConnection the chart must render; nil: none.
 	gateway *v1alpha1.GatewayConnection
 	// image is the manager image.
@@ -199,6 +204,16 @@ func chartCases(t *testing.T) []chartCase {
 			return c
 		}(),
 		func() chartCase {
+			c := defaults(chartCase{name: "approvals", values: []string{"approvals-values.yaml"}})
+			c.approvals = true
+			return c
+		}(),
+		func() chartCase {
+			c := defaults(chartCase{name: "approvals and guardrails", set: []string{"approvals.enabled=true", "guardrails.enabled=true"}})
+			c.approvals, c.guardrails = true, true
+			return c
+		}(),
+		func() chartCase {
 			c := defaults(chartCase{name: "gateway with token default namespace and key", set: []string{
 				"gateway.create=true", "gateway.auth.tokenSecretName=operator-token"}})
 			c.gateway = gatewayConnection("default", withToken)
@@ -292,8 +307,9 @@ func chartCases(t *testing.T) []chartCase {
 			return c
 		}(),
 		func() chartCase {
-			c := defaults(chartCase{name: "names", set: []string{"fullnameOverride=platform-operator", "image.tag=v9.9.9"}})
-			c.serviceAccount = "platform-operator"
+			c := defaults(chartCase{name: "names", set: []string{"fullnameOverride=platform-operator", "image.tag=v9.9.9",
+				"approvals.enabled=true", "guardrails.enabled=true"}})
+			c.serviceAccount, c.fullname, c.approvals, c.guardrails = "platform-operator", "platform-operator", true, true
 			c.image = "ghcr.io/openshell-operator/openshell-operator:v9.9.9"
 			c.check = func(t *testing.T, r rendered) {
 				for _, o := range r.objs {
@@ -331,6 +347,7 @@ var chartFailureCases = []chartFailureCase{
 	{"bad gateway port", nil, []string{"networkPolicy.egress.gateway.ports=[0]"}, "/networkPolicy/egress/gateway/ports/0"},
 	{"watch namespace that cannot exist", []string{"manager.watchNamespaces={Team_A}"}, nil, "/manager/watchNamespaces/0"},
 	{"unknown guardrail action", nil, []string{`guardrails.validationActions=["Block"]`}, "/guardrails/validationActions/0"},
+	{"approvals toggle that is not a boolean", []string{"approvals.enabled=yes"}, nil, "/approvals/enabled"},
 	{"gateway namespaces from an unknown value", nil, []string{`gateway.namespaces={"from":"Same"}`}, "/gateway/namespaces/from"},
 }
 
@@ -507,7 +524,14 @@ func checkChart(t *testing.T, tc chartCase, r rendered) {
 	if tc.guardrails {
 		wantKinds["ValidatingAdmissionPolicy"], wantKinds["ValidatingAdmissionPolicyBinding"], wantKinds["ConfigMap"] = 3, 3, 1
 	}
-	checkGuardrails(t, r, tc.guardrails, releaseNamespace, releaseName+"-guardrails")
+	if tc.approvals {
+		wantKinds["ValidatingAdmissionPolicy"]++
+		wantKinds["ValidatingAdmissionPolicyBinding"]++
+		wantKinds["ClusterRole"] += 2
+	}
+	fullname := cmp.Or(tc.fullname, releaseName)
+	checkGuardrails(t, r, tc.guardrails, releaseNamespace, fullname+"-guardrails")
+	checkApprovals(t, r, tc.approvals, fullname)
 	if tc.metrics {
 		wantKinds["Service"] = 1
 		checkMetricsService(t, r, d)
@@ -820,8 +844,9 @@ func checkHAValues(t *testing.T, r rendered) {
 	}
 }
 
-// TestChartCopiesAreCurrent asserts the chart's crds/ and files/manager-role.yaml are byte
-// copies of config/crd/bases and config/rbac/role.yaml (`make manifests` refreshes them).
+// TestChartCopiesAreCurrent asserts the chart's crds/ and files/ are byte copies of
+// config/crd/bases, config/rbac/role.yaml, the guardrail policies and config/approvals
+// (`make manifests` refreshes them).
 func TestChartCopiesAreCurrent(t *testing.T) {
 	bases, err := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
 	if err != nil {
@@ -831,7 +856,12 @@ func TestChartCopiesAreCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := map[string]string{filepath.Join(root, "config", "rbac", "role.yaml"): filepath.Join(chartDir, "files", "manager-role.yaml")}
+	pairs := map[string]string{
+		filepath.Join(root, "config", "rbac", "role.yaml"):                         filepath.Join(chartDir, "files", "manager-role.yaml"),
+		filepath.Join(root, "config", "components", "guardrails", "policies.yaml"): filepath.Join(chartDir, "files", "guardrails-policies.yaml"),
+		filepath.Join(root, "config", "approvals", "approvals_policy.yaml"):        filepath.Join(chartDir, "files", "approvals-policy.yaml"),
+		filepath.Join(root, "config", "approvals", "reviewer_roles.yaml"):          filepath.Join(chartDir, "files", "approvals-reviewer-roles.yaml"),
+	}
 	names := map[string]bool{}
 	for _, b := range bases {
 		pairs[b] = filepath.Join(chartDir, "crds", filepath.Base(b))
@@ -860,7 +890,7 @@ func TestChartCopiesAreCurrent(t *testing.T) {
 }
 
 // TestHelmPackage packages the chart and renders the archive: everything a template reads
-// (files/manager-role.yaml, crds/) must survive .helmignore, and ci/ must not ship.
+// (files/, crds/) must survive .helmignore, and ci/ must not ship.
 func TestHelmPackage(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := run(helmBin, "package", chartDir, "--destination", dir); err != nil {
@@ -878,7 +908,7 @@ func TestHelmPackage(t *testing.T) {
 		t.Errorf("the package ships ci/:\n%s", list)
 	}
 	out, err := run(helmBin, "template", releaseName, archives[0], "--namespace", releaseNamespace,
-		"--include-crds", "--set", "gateway.create=true")
+		"--include-crds", "--set", "gateway.create=true", "--set", "approvals.enabled=true", "--set", "guardrails.enabled=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -890,6 +920,8 @@ func TestHelmPackage(t *testing.T) {
 	checkCRDs(t, r)
 	checkManagerRules(t, r)
 	checkDeployment(t, r)
+	checkGuardrails(t, r, true, releaseNamespace, releaseName+"-guardrails")
+	checkApprovals(t, r, true, releaseName)
 	if n := len(r.ofKind("GatewayConnection")); n != 1 {
 		t.Errorf("the packaged chart renders %d GatewayConnections, want 1", n)
 	}

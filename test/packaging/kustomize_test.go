@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,8 @@ func TestKustomize(t *testing.T) {
 			}
 			checkCRDSpecs(t, r)
 			checkGuardrails(t, r, tc.guardrails, kustomizeNamespace, "openshell-guardrails")
+			// config/approvals is applied on its own (TestKustomizeApprovals), never from these.
+			checkApprovals(t, r, false, "")
 			if tc.operator {
 				checkKustomizeOperator(t, r)
 			}
@@ -105,4 +108,26 @@ func checkKustomizeOperator(t *testing.T, r rendered) {
 	}
 	checkBindings(t, r, role, sa.Name, kustomizeNamespace)
 	checkMetricsService(t, r, d)
+}
+
+// TestKustomizeApprovals builds config/approvals, the reference the chart's approvals are
+// compared with: the policy, its binding and the two reviewer ClusterRoles, cluster-scoped and
+// named openshell-<what>, each decoding strictly into its type.
+func TestKustomizeApprovals(t *testing.T) {
+	objs, err := kustomizeBuild("config/approvals")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		typed, err := scheme.New(o.GroupVersionKind())
+		if err != nil {
+			t.Errorf("%s %s: unexpected kind %v", o.GetKind(), o.GetName(), o.GroupVersionKind())
+			continue
+		}
+		decodeStrict(t, o, typed)
+		if !strings.HasPrefix(o.GetName(), "openshell-") {
+			t.Errorf("%s %s is not named openshell-<what> (the chart names it <fullname>-<what>)", o.GetKind(), o.GetName())
+		}
+	}
+	checkApprovals(t, rendered{objs: objs}, true, "openshell")
 }

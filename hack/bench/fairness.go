@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 	"github.com/openshell-operator/openshell-operator/internal/devenv"
@@ -35,6 +38,10 @@ type fair struct {
 	// FloorIdle and FloorBusy are the API-server floor's probes (see floor), idle and taken
 	// between the busy singles.
 	FloorIdle, FloorBusy []time.Duration
+	// SandboxFloorIdle and SandboxFloorBusy are the same probes of a kind with the Sandbox
+	// CRD's schema and validation rules, carrying a Ready single's spec and status: what the
+	// API server adds for the Sandbox object itself.
+	SandboxFloorIdle, SandboxFloorBusy []time.Duration
 }
 
 // split is one single sandbox's lag divided at the gateway.
@@ -46,12 +53,16 @@ type split struct{ ToCreate, AfterReady time.Duration }
 // followed by a probe of the API-server floor in namespace "floor".
 func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, extra []string, delay, timeout time.Duration, burst int) (fair, error) {
 	f := fair{Burst: burst, Mode: mode, Delay: delay}
-	b, err := startBench(ctx, root, bins, assets, mode, extra, delay, "bulk", "other", "floor")
+	b, err := startBench(ctx, root, bins, assets, mode, extra, delay, "bulk", "other", "floor", "sandbox-floor")
 	if err != nil {
 		return f, err
 	}
 	defer b.stop()
-	fl, err := startFloor(ctx, b.env.Config, "floor")
+	fl, err := startFloor(ctx, b.env.Config, "floor", "Floor", "")
+	if err != nil {
+		return f, err
+	}
+	sfl, err := startFloor(ctx, b.env.Config, "sandbox-floor", "SandboxFloor", filepath.Join(root, "config/crd/bases/openshell.dev_sandboxes.yaml"))
 	if err != nil {
 		return f, err
 	}
@@ -94,7 +105,21 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		}
 		f.Idle = append(f.Idle, t.lag(name, delay))
 	}
+	// The sandbox floor's probes carry a Ready single's spec and status.
+	idle0 := &v1alpha1.Sandbox{}
+	if err := b.c.Get(ctx, client.ObjectKey{Namespace: "other", Name: "idle-0"}, idle0); err != nil {
+		return f, err
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(idle0)
+	if err != nil {
+		return f, err
+	}
+	sfl.spec, _ = u["spec"].(map[string]any)
+	sfl.status, _ = u["status"].(map[string]any)
 	if f.FloorIdle, err = fl.probeEach(ctx, timeout, "idle", fairSingles); err != nil {
+		return f, err
+	}
+	if f.SandboxFloorIdle, err = sfl.probeEach(ctx, timeout, "idle", fairSingles); err != nil {
 		return f, err
 	}
 
@@ -109,12 +134,14 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		if err := single(fmt.Sprintf("busy-%d", i)); err != nil {
 			return f, err
 		}
-		// Half a second later, off the single's own writes.
-		time.Sleep(500 * time.Millisecond)
-		if err := fl.probe(ctx, fmt.Sprintf("busy-%d", i)); err != nil {
-			return f, err
+		// A third of a second apart, off each other's writes.
+		for _, p := range []*floor{fl, sfl} {
+			time.Sleep(time.Second / 3)
+			if err := p.probe(ctx, fmt.Sprintf("busy-%d", i)); err != nil {
+				return f, err
+			}
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(time.Second / 3)
 	}
 	if err := <-bulk; err != nil {
 		return f, err
@@ -127,6 +154,9 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		f.Busy = append(f.Busy, t.lag(fmt.Sprintf("busy-%d", i), delay))
 	}
 	if f.FloorBusy, err = fl.lags(ctx, timeout, "busy", fairSingles); err != nil {
+		return f, err
+	}
+	if f.SandboxFloorBusy, err = sfl.lags(ctx, timeout, "busy", fairSingles); err != nil {
 		return f, err
 	}
 	// Read last: these gateway calls are the bench's, not the operator's.
@@ -213,5 +243,9 @@ func renderFairness(f fair) string {
 	fmt.Fprintf(&b, "| API-server floor: a bare client's watch pickup, finalizer write and status write of a resource the operator does not watch, seen by its owner, median | %s | %s | %.1fx |\n", ms(fi), ms(fb), float64(fb)/float64(max(fi, time.Millisecond)))
 	fmt.Fprintf(&b, "| … each (ms) | %s | %s | |\n", list(f.FloorIdle), list(f.FloorBusy))
 	fmt.Fprintf(&b, "| floor during the burst / the single's idle lag | | %.1fx | |\n", float64(fb)/float64(max(median(f.Idle), time.Millisecond)))
+	si, sb := median(f.SandboxFloorIdle), median(f.SandboxFloorBusy)
+	fmt.Fprintf(&b, "| Sandbox floor: the same with the Sandbox CRD's schema and a Ready single's spec and status, median | %s | %s | %.1fx |\n", ms(si), ms(sb), float64(sb)/float64(max(si, time.Millisecond)))
+	fmt.Fprintf(&b, "| … each (ms) | %s | %s | |\n", list(f.SandboxFloorIdle), list(f.SandboxFloorBusy))
+	fmt.Fprintf(&b, "| Sandbox floor during the burst / the single's idle lag | | %.1fx | |\n", float64(sb)/float64(max(median(f.Idle), time.Millisecond)))
 	return b.String()
 }

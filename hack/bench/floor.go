@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // The API-server floor of the fairness row: a custom resource of the bench's own, which the
@@ -24,23 +26,30 @@ import (
 // owner watches for that status. Its lag during the burst against idle is what the API server
 // alone adds to those steps on this machine, with no operator work in between: a single
 // sandbox cannot be Ready faster than that.
-var floorGVK = schema.GroupVersionKind{Group: "bench.openshell.dev", Version: "v1", Kind: "Floor"}
+const floorGroup, floorVersion = "bench.openshell.dev", "v1"
 
 const floorFinalizer = "bench.openshell.dev/floor"
 
 // floor is the bare client and the owner of the floor probes in one namespace.
 type floor struct {
-	c  client.WithWatch
-	ns string
+	c   client.WithWatch
+	ns  string
+	gvk schema.GroupVersionKind
+
+	// spec and status, when set, are what each probe carries: a Sandbox's, so the API server
+	// validates and stores the same object a single sandbox's writes send.
+	spec, status map[string]any
 
 	mu             sync.Mutex
 	created, ready map[string]time.Time
 	err            error
 }
 
-// startFloor installs the Floor CRD and starts the bare client's and the owner's watches of ns
-// (which must exist). The client has no client-side rate limit: the floor is the API server's.
-func startFloor(ctx context.Context, cfg *rest.Config, ns string) (*floor, error) {
+// startFloor installs the CRD of kind (a bench.openshell.dev kind of its own) and starts the
+// bare client's and the owner's watches of ns (which must exist). The client has no
+// client-side rate limit: the floor is the API server's. With sandboxCRD (a path) the kind
+// takes that CRD's schema and validation rules instead of accepting anything.
+func startFloor(ctx context.Context, cfg *rest.Config, ns, kind, sandboxCRD string) (*floor, error) {
 	scheme := runtime.NewScheme()
 	_ = apiextensionsv1.AddToScheme(scheme)
 	fcfg := rest.CopyConfig(cfg)
@@ -49,13 +58,15 @@ func startFloor(ctx context.Context, cfg *rest.Config, ns string) (*floor, error
 	if err != nil {
 		return nil, err
 	}
+	gvk := schema.GroupVersionKind{Group: floorGroup, Version: floorVersion, Kind: kind}
+	plural := strings.ToLower(kind) + "s"
 	crd := &apiextensionsv1.CustomResourceDefinition{
-		ObjectMeta: metav1.ObjectMeta{Name: "floors.bench.openshell.dev"},
+		ObjectMeta: metav1.ObjectMeta{Name: plural + "." + floorGroup},
 		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
-			Group: floorGVK.Group, Scope: apiextensionsv1.NamespaceScoped,
-			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "floors", Singular: "floor", Kind: floorGVK.Kind, ListKind: floorGVK.Kind + "List"},
+			Group: floorGroup, Scope: apiextensionsv1.NamespaceScoped,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: plural, Singular: strings.ToLower(kind), Kind: kind, ListKind: kind + "List"},
 			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
-				Name: floorGVK.Version, Served: true, Storage: true,
+				Name: floorVersion, Served: true, Storage: true,
 				Subresources: &apiextensionsv1.CustomResourceSubresources{Status: &apiextensionsv1.CustomResourceSubresourceStatus{}},
 				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
 					Type: "object", XPreserveUnknownFields: ptr.To(true),
@@ -63,8 +74,24 @@ func startFloor(ctx context.Context, cfg *rest.Config, ns string) (*floor, error
 			}},
 		},
 	}
+	if sandboxCRD != "" {
+		raw, err := os.ReadFile(sandboxCRD)
+		if err != nil {
+			return nil, err
+		}
+		sbCRD := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.Unmarshal(raw, sbCRD); err != nil {
+			return nil, err
+		}
+		crd.Spec.Versions = sbCRD.Spec.Versions
+		for i := range crd.Spec.Versions {
+			crd.Spec.Versions[i].Name = floorVersion
+			crd.Spec.Versions[i].Storage = i == 0
+			crd.Spec.Versions[i].AdditionalPrinterColumns = nil
+		}
+	}
 	if err := c.Create(ctx, crd); err != nil {
-		return nil, fmt.Errorf("create the Floor CRD: %w", err)
+		return nil, fmt.Errorf("create the %s CRD: %w", kind, err)
 	}
 	if err := waitFor(ctx, time.Minute, func() (bool, error) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(crd), crd); err != nil {
@@ -77,14 +104,14 @@ func startFloor(ctx context.Context, cfg *rest.Config, ns string) (*floor, error
 		}
 		return false, nil
 	}); err != nil {
-		return nil, fmt.Errorf("the Floor CRD not established: %w", err)
+		return nil, fmt.Errorf("the %s CRD not established: %w", kind, err)
 	}
-	f := &floor{c: c, ns: ns, created: map[string]time.Time{}, ready: map[string]time.Time{}}
+	f := &floor{c: c, ns: ns, gvk: gvk, created: map[string]time.Time{}, ready: map[string]time.Time{}}
 	// Both watches start before the first probe, so none of its events is missed.
 	for _, on := range []func(watch.Event, *unstructured.Unstructured){f.act, f.own} {
 		w, err := f.watch(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("watch floors: %w", err)
+			return nil, fmt.Errorf("watch %s: %w", plural, err)
 		}
 		go func() {
 			defer w.Stop()
@@ -100,7 +127,7 @@ func startFloor(ctx context.Context, cfg *rest.Config, ns string) (*floor, error
 
 func (f *floor) watch(ctx context.Context) (watch.Interface, error) {
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(floorGVK.GroupVersion().WithKind(floorGVK.Kind + "List"))
+	list.SetGroupVersionKind(f.gvk.GroupVersion().WithKind(f.gvk.Kind + "List"))
 	return f.c.Watch(ctx, list, client.InNamespace(f.ns))
 }
 
@@ -117,11 +144,14 @@ func (f *floor) act(ev watch.Event, u *unstructured.Unstructured) {
 			f.fail(fmt.Errorf("floor %s: finalizer write: %w", u.GetName(), err))
 			return
 		}
-		if err := unstructured.SetNestedField(u.Object, true, "status", "ready"); err != nil {
-			f.fail(err)
-			return
+		base := u.DeepCopy()
+		status := map[string]any{"ready": true}
+		if f.status != nil {
+			status = runtime.DeepCopyJSON(f.status)
+			status["observedGeneration"] = u.GetGeneration()
 		}
-		if err := f.c.Status().Update(ctx, u); err != nil {
+		u.Object["status"] = status
+		if err := f.c.Status().Patch(ctx, u, client.MergeFrom(base)); err != nil {
 			f.fail(fmt.Errorf("floor %s: status write: %w", u.GetName(), err))
 		}
 	}()
@@ -132,7 +162,7 @@ func (f *floor) own(ev watch.Event, u *unstructured.Unstructured) {
 	if ev.Type != watch.Modified {
 		return
 	}
-	if done, _, _ := unstructured.NestedBool(u.Object, "status", "ready"); !done {
+	if _, done, _ := unstructured.NestedFieldNoCopy(u.Object, "status"); !done {
 		return
 	}
 	now := time.Now()
@@ -153,9 +183,12 @@ func (f *floor) fail(err error) {
 // probe creates one Floor; its lag is from the create's return, as a single sandbox's.
 func (f *floor) probe(ctx context.Context, name string) error {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(floorGVK)
+	u.SetGroupVersionKind(f.gvk)
 	u.SetNamespace(f.ns)
 	u.SetName(name)
+	if f.spec != nil {
+		u.Object["spec"] = runtime.DeepCopyJSON(f.spec)
+	}
 	if err := f.c.Create(ctx, u); err != nil {
 		return fmt.Errorf("create floor %s: %w", name, err)
 	}

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -153,13 +152,15 @@ func namespaceConfigs(namespaces []string) map[string]cache.Config {
 // HTTPS (the certificate from certDir's tls.crt and tls.key, self-signed when certDir is
 // empty or holds none) and every request must carry a bearer token that the API server
 // authenticates (TokenReview) and authorizes for GET on the non-resource URL /metrics
-// (SubjectAccessReview): anonymous scrapes get 401, unauthorized ones 403.
+// (SubjectAccessReview): a scrape without a token or with one the TokenReview rejects gets
+// 401, one not authorized 403, and only a review that could not be made 500
+// (metricsAuthFilter).
 func MetricsOptions(bindAddress string, secure bool, certDir string) metricsserver.Options {
 	opts := metricsserver.Options{BindAddress: bindAddress, SecureServing: secure}
 	if !secure {
 		return opts
 	}
-	opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	opts.FilterProvider = metricsAuthFilter
 	opts.CertDir = certDir
 	return opts
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -66,6 +65,7 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	if err != nil {
 		return f, err
 	}
+	floors := []*floor{fl, sfl}
 	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	// One watch per namespace, as the singles' owner would watch theirs: in one watch of
@@ -106,22 +106,14 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		f.Idle = append(f.Idle, t.lag(name, delay))
 	}
 	// The sandbox floor's probes carry a Ready single's spec and status.
-	idle0 := &v1alpha1.Sandbox{}
-	if err := b.c.Get(ctx, client.ObjectKey{Namespace: "other", Name: "idle-0"}, idle0); err != nil {
+	if err := sfl.carry(ctx, b.c, client.ObjectKey{Namespace: "other", Name: "idle-0"}); err != nil {
 		return f, err
 	}
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(idle0)
+	idle, err := probeEach(ctx, timeout, "idle", floors)
 	if err != nil {
 		return f, err
 	}
-	sfl.spec, _ = u["spec"].(map[string]any)
-	sfl.status, _ = u["status"].(map[string]any)
-	if f.FloorIdle, err = fl.probeEach(ctx, timeout, "idle", fairSingles); err != nil {
-		return f, err
-	}
-	if f.SandboxFloorIdle, err = sfl.probeEach(ctx, timeout, "idle", fairSingles); err != nil {
-		return f, err
-	}
+	f.FloorIdle, f.SandboxFloorIdle = idle[0], idle[1]
 
 	start := time.Now()
 	bulk := make(chan error, 1)
@@ -135,7 +127,7 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 			return f, err
 		}
 		// A third of a second apart, off each other's writes.
-		for _, p := range []*floor{fl, sfl} {
+		for _, p := range floors {
 			time.Sleep(time.Second / 3)
 			if err := p.probe(ctx, fmt.Sprintf("busy-%d", i)); err != nil {
 				return f, err
@@ -153,22 +145,28 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	for i := range fairSingles {
 		f.Busy = append(f.Busy, t.lag(fmt.Sprintf("busy-%d", i), delay))
 	}
-	if f.FloorBusy, err = fl.lags(ctx, timeout, "busy", fairSingles); err != nil {
+	busy, err := lagsOf(ctx, timeout, "busy", floors)
+	if err != nil {
 		return f, err
 	}
-	if f.SandboxFloorBusy, err = sfl.lags(ctx, timeout, "busy", fairSingles); err != nil {
-		return f, err
-	}
+	f.FloorBusy, f.SandboxFloorBusy = busy[0], busy[1]
 	// Read last: these gateway calls are the bench's, not the operator's.
 	gw, err := gatewayReady(ctx, b.env, "other", delay)
 	if err != nil {
 		return f, fmt.Errorf("gateway READY times: %w", err)
 	}
-	for i := range fairSingles {
-		f.IdleSplit = append(f.IdleSplit, t.split(fmt.Sprintf("idle-%d", i), gw[fmt.Sprintf("idle-%d", i)], delay))
-		f.BusySplit = append(f.BusySplit, t.split(fmt.Sprintf("busy-%d", i), gw[fmt.Sprintf("busy-%d", i)], delay))
-	}
+	f.IdleSplit, f.BusySplit = t.splits("idle", gw, delay), t.splits("busy", gw, delay)
 	return f, nil
+}
+
+// splits divides the lags of the singles prefix-0 … at the gateway READY times gw.
+func (t *tracker) splits(prefix string, gw map[string]time.Time, delay time.Duration) []split {
+	var out []split
+	for i := range fairSingles {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		out = append(out, t.split(name, gw[name], delay))
+	}
+	return out
 }
 
 // split divides one sandbox's lag at the gateway's READY (its gateway create plus delay).

@@ -18,6 +18,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 )
 
 // The API-server floor of the fairness row: a custom resource of the bench's own, which the
@@ -215,6 +217,47 @@ func (f *floor) lag(ctx context.Context, timeout time.Duration, name string) (ti
 		return 0, fmt.Errorf("floor %s: %w", name, err)
 	}
 	return lag, nil
+}
+
+// carry makes each probe carry the spec and status of the Sandbox at key.
+func (f *floor) carry(ctx context.Context, c client.Client, key client.ObjectKey) error {
+	sb := &v1alpha1.Sandbox{}
+	if err := c.Get(ctx, key, sb); err != nil {
+		return err
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(sb)
+	if err != nil {
+		return err
+	}
+	f.spec, _ = u["spec"].(map[string]any)
+	f.status, _ = u["status"].(map[string]any)
+	return nil
+}
+
+// probeEach runs fairSingles probes of each floor in turn, as floor.probeEach does.
+func probeEach(ctx context.Context, timeout time.Duration, prefix string, floors []*floor) ([][]time.Duration, error) {
+	var out [][]time.Duration
+	for _, f := range floors {
+		lags, err := f.probeEach(ctx, timeout, prefix, fairSingles)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lags)
+	}
+	return out, nil
+}
+
+// lagsOf returns each floor's lags of the probes prefix-0 … prefix-(fairSingles-1).
+func lagsOf(ctx context.Context, timeout time.Duration, prefix string, floors []*floor) ([][]time.Duration, error) {
+	var out [][]time.Duration
+	for _, f := range floors {
+		lags, err := f.lags(ctx, timeout, prefix, fairSingles)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lags)
+	}
+	return out, nil
 }
 
 // probeEach runs n probes named prefix-0 … one after the other, each once the last is done.

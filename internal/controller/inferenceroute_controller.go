@@ -118,19 +118,30 @@ func (r *InferenceRouteReconciler) converge(ctx context.Context, ir *v1alpha1.In
 		ir.Status.RouteVersion = live.GetVersion()
 		return r.ready(route, want)
 	}
-	if live != nil && live.GetProviderName() != want.GetProviderName() {
-		if f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName()); f != nil {
+	// ownLive: the live route points at a provider of this route's own namespace, so what it
+	// served may be named; a former holder's provider and model are another tenant's.
+	ownLive := live != nil && live.GetProviderName() == want.GetProviderName()
+	if live != nil && !ownLive {
+		holder, f := r.heldElsewhere(ctx, gw, gc, ir, live.GetProviderName())
+		if f != nil {
 			return fail(f)
 		}
+		ownLive = holder == ir.Namespace
 	}
 	resp, err := gw.Inference.Set(ctx, want)
 	if err != nil {
 		return failCall("set inference route", err)
 	}
-	if live != nil && ir.Status.RouteVersion != 0 {
+	switch {
+	case live != nil && ir.Status.RouteVersion != 0 && ownLive:
 		record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway (provider %s, model %s); set it back (version %d)",
 			route, live.GetProviderName(), live.GetModelId(), resp.GetVersion())
-	} else {
+	case live != nil && ir.Status.RouteVersion != 0:
+		// status.routeVersion is the tenant's to write: the event must not tell it what a
+		// provider outside its namespace served.
+		record(r.Recorder, ir, corev1.EventTypeWarning, eventHealed, "route %s was changed on the gateway; set it back (version %d)",
+			route, resp.GetVersion())
+	default:
 		record(r.Recorder, ir, corev1.EventTypeNormal, eventRouteSet, "set route %s to provider %s, model %s (version %d)",
 			route, want.GetProviderName(), want.GetModelId(), resp.GetVersion())
 	}
@@ -186,35 +197,37 @@ func (r *InferenceRouteReconciler) routesGranted(ctx context.Context, gc *v1alph
 // heldElsewhere refuses to overwrite a live route that points at a provider of another
 // namespace still granted the routes, or at a provider the operator does not manage: a route
 // changes hands only when an administrator revokes the holder's grant. A route whose provider
-// is gone from the gateway serves nothing and may be set.
-func (r *InferenceRouteReconciler) heldElsewhere(ctx context.Context, gw gatewayAPI, gc *v1alpha1.GatewayConnection, ir *v1alpha1.InferenceRoute, providerName string) *failure {
+// is gone from the gateway serves nothing and may be set. holder is the namespace of the
+// operator-managed provider the route points at, from the ownership labels the operator
+// stamped on it ("" when the provider is gone).
+func (r *InferenceRouteReconciler) heldElsewhere(ctx context.Context, gw gatewayAPI, gc *v1alpha1.GatewayConnection, ir *v1alpha1.InferenceRoute, providerName string) (holder string, _ *failure) {
 	route, gwName := inferenceRouteName(ir), gatewayRefName(ir.Spec.GatewayRef)
 	gp, err := gw.Providers.Get(ctx, providerName)
 	switch {
 	case gateway.IsNotFound(err):
-		return nil
+		return "", nil
 	case err != nil:
-		return gatewayFailure("get the route's provider", err)
+		return "", gatewayFailure("get the route's provider", err)
 	}
 	labels := gp.GetMetadata().GetLabels()
 	if labels[v1alpha1.LabelManagedBy] != v1alpha1.ManagedByValue {
-		return failed(v1alpha1.ReasonConflict,
+		return "", failed(v1alpha1.ReasonConflict,
 			fmt.Sprintf("route %s of GatewayConnection %s points at a provider the operator does not manage; it is left untouched", route, gwName), retryOnChange)
 	}
-	holder := labels[v1alpha1.LabelNamespace]
+	holder = labels[v1alpha1.LabelNamespace]
 	if holder == ir.Namespace || gc == nil {
-		return nil
+		return holder, nil
 	}
 	granted, f := r.routesGranted(ctx, gc, holder)
 	if f != nil {
-		return f
+		return "", f
 	}
 	if granted {
-		return failed(v1alpha1.ReasonConflict,
+		return "", failed(v1alpha1.ReasonConflict,
 			fmt.Sprintf("route %s of GatewayConnection %s is set for another namespace and is never handed over automatically; a platform administrator releases it by revoking that namespace's grant (spec.inferenceRoutes.namespaces)", route, gwName),
 			retryOnChange)
 	}
-	return nil
+	return holder, nil
 }
 
 // finalize releases the finalizer. The gateway has no delete RPC, so the route stays

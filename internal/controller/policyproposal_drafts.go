@@ -99,10 +99,23 @@ func (r *PolicyDraftReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, r.deleteProposals(ctx, req.Namespace, req.Name, nil)
 	}
+	// status.sandboxID is the tenant's to write: only a hint that the gateway sandbox was
+	// created, never what lets a call through (admission below does).
 	if !sb.DeletionTimestamp.IsZero() || sb.Status.SandboxID == "" {
 		return ctrl.Result{}, nil
 	}
 	connection := gatewayRefName(sb.Spec.GatewayRef)
+	// Not built on the kernel, so the discovery admits the namespace itself, as the kernel
+	// does for the Sandbox: a namespace the connection refuses gets no call naming its objects.
+	if f := admit(ctx, r.Client, sb, gatewayUse{Connection: connection}); f != nil {
+		log.V(1).Info("namespace not admitted; no draft discovery", "reason", f.Reason, "message", f.Message)
+		if f.Retry == retryBackoff || r.Drafts == nil {
+			// A failed read, or poll mode (no observation loop reports the sandbox once the
+			// namespace is admitted): look again later.
+			return ctrl.Result{RequeueAfter: r.resync()}, nil
+		}
+		return ctrl.Result{}, nil
+	}
 	gw, err := r.Gateways.Get(connection)
 	if err != nil {
 		return ctrl.Result{RequeueAfter: r.resync()}, nil

@@ -36,8 +36,10 @@ const (
 	LabelSandbox = "openshell.dev/sandbox"
 	// AnnotationApprovalQuorum on a Namespace is the number of distinct approvers (1-16) a
 	// proposal in that namespace needs before the operator approves it on the gateway.
-	// Namespaces are usually writable by platform administrators only, so a tenant cannot
-	// lower its own quorum. Absent: one approval, or the decision alone.
+	// A tenant whose Role covers its own Namespace object could lower it: the namespace
+	// guardrail (config/components/guardrails) refuses adding, changing or removing it by
+	// anyone outside the platform administrator groups. Absent: one approval, or the
+	// decision alone.
 	AnnotationApprovalQuorum = "openshell.dev/approval-quorum"
 	// AnnotationClearProposals on a Sandbox asks the operator to clear the sandbox's pending
 	// draft chunks on the gateway (ClearDraftChunks); the operator removes the annotation

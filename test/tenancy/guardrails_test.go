@@ -16,9 +16,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 )
 
 // readKustomization decodes the resources a kustomization (or component) in dir lists.
@@ -73,6 +76,11 @@ policy:
   networkPolicies:
     openai:
       endpoints: [{host: api.openai.com, port: 443, allowedIps: [52.0.0.0/8]}]`
+
+// proposalSpec is a PolicyProposal as the operator creates it (no Sandbox of that name
+// exists, so the operator only reports it missing).
+const proposalSpec = `sandboxRef: {name: agent}
+chunkID: chunk-1`
 
 // guardrailParams are the limits the specs apply on top of the component's defaults.
 var guardrailParams = map[string]string{
@@ -187,12 +195,93 @@ var _ = Describe("platform guardrails (config/components/guardrails)", Ordered, 
 			`spec.networkPolicies any allow a destination the platform forbids`),
 		Entry("allowedIps inside a configured cluster CIDR", "SandboxPolicy", "networkPolicies: {svc: {endpoints: [{host: api.example.com, port: 443, allowedIps: [10.100.0.1]}]}}",
 			`spec.networkPolicies svc allow a destination the platform forbids`),
+		Entry("the metadata address as a proposal's edited rule", "PolicyProposal", proposalSpec+"\nrule: {endpoints: [{host: 169.254.169.254, port: 80}]}",
+			`spec.rule allows a destination the platform forbids (forbidden CIDRs 169.254.0.0/16`),
+		Entry("a proposal's edited rule with allowedIps in a configured cluster CIDR", "PolicyProposal",
+			proposalSpec+"\ndecision: Approved\nrule: {endpoints: [{host: api.example.com, port: 443, allowedIps: [10.96.0.10]}]}",
+			`spec.rule allows a destination the platform forbids`),
 	)
 
 	It("admit compliant manifests", func(ctx SpecContext) {
 		Expect(refusal(ctx, manifest("Sandbox", ns, "ok", compliantSandbox))).To(BeEmpty())
 		Expect(refusal(ctx, manifest("SandboxPolicy", ns, "ok",
 			"networkPolicies: {github: {endpoints: [{host: '*.github.com', port: 443, allowedIps: ['140.82.112.0/20', '2606:50c0::/32']}]}}"))).To(BeEmpty())
+		Expect(refusal(ctx, manifest("PolicyProposal", ns, "ok", proposalSpec))).To(BeEmpty())
+		Expect(refusal(ctx, manifest("PolicyProposal", ns, "ok",
+			proposalSpec+"\ndecision: Approved\nrule: {endpoints: [{host: api.example.com, port: 443, allowedIps: [52.0.0.0/8]}]}"))).To(BeEmpty())
+	})
+
+	It("check a proposal's rule on every spec change, and the advisor's rule when it is approved unedited", func(ctx SpecContext) {
+		// The operator creates the proposal and mirrors the advisor's rule (here, to the
+		// metadata address a denied connection tried) into status.
+		p := manifest("PolicyProposal", ns, "imds", proposalSpec)
+		Expect(admin.Create(ctx, p)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(client.IgnoreNotFound(admin.Delete(ctx, p))).To(Succeed()) })
+		Expect(admin.Status().Patch(ctx, p, client.RawPatch(types.MergePatchType, []byte(
+			`{"status":{"ruleName":"imds","proposedRule":{"endpoints":[{"host":"169.254.169.254","port":80}]}}}`)))).To(Succeed())
+		// review dry-runs a reviewer's merge patch of spec and returns the refusal ("" if admitted).
+		review := func(spec string) string {
+			GinkgoHelper()
+			err := mallory.Patch(ctx, p.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":`+spec+`}`)), client.DryRunAll)
+			if err == nil {
+				return ""
+			}
+			Expect(apierrors.IsForbidden(err) || apierrors.IsInvalid(err)).To(BeTrue(), "unexpected error %v", err)
+			return err.Error()
+		}
+		Expect(review(`{"rule":{"endpoints":[{"host":"metadata.google.internal","port":80}]}}`)).To(
+			ContainSubstring(`spec.rule allows a destination the platform forbids`))
+		Expect(review(`{"decision":"Approved","rule":{"endpoints":[{"host":"api.example.com","port":443,"allowedIps":["0.0.0.0/0"]}]}}`)).To(
+			ContainSubstring(`spec.rule allows a destination the platform forbids`))
+		Expect(review(`{"decision":"Approved"}`)).To(
+			ContainSubstring(`status.proposedRule (approved without spec.rule) allows a destination the platform forbids`))
+		// An allowed edit, approved, and a rejection of the advisor's rule go through.
+		Expect(review(`{"decision":"Approved","rule":{"endpoints":[{"host":"api.example.com","port":443}]}}`)).To(BeEmpty())
+		Expect(review(`{"decision":"Rejected","reason":"metadata service"}`)).To(BeEmpty())
+	})
+
+	It("refuse a tenant's change of its namespace's approval quorum, and let the platform change it", func(ctx SpecContext) {
+		// annotate sets (value != "") or removes the quorum annotation of ns as c.
+		annotate := func(ctx context.Context, c client.Client, value string, opts ...client.UpdateOption) error {
+			GinkgoHelper()
+			n := &corev1.Namespace{}
+			Expect(c.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+			if n.Annotations == nil {
+				n.Annotations = map[string]string{}
+			}
+			if value == "" {
+				delete(n.Annotations, v1alpha1.AnnotationApprovalQuorum)
+			} else {
+				n.Annotations[v1alpha1.AnnotationApprovalQuorum] = value
+			}
+			return c.Update(ctx, n, opts...)
+		}
+		const refused = "metadata.annotations openshell.dev/approval-quorum: only platform administrators (groups system:masters) may change the namespace approval quorum"
+		// Adding one (a quorum of 1 where none was set) is refused (dry runs, which change
+		// nothing, until the policy is in effect)...
+		Eventually(func() string {
+			if err := annotate(ctx, mallory, "1", client.DryRunAll); err != nil {
+				return err.Error()
+			}
+			return ""
+		}).WithContext(ctx).WithTimeout(timeout).WithPolling(interval).Should(ContainSubstring(refused))
+		// ...the platform sets it...
+		Expect(annotate(ctx, admin, "2")).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) { Expect(annotate(ctx, admin, "")).To(Succeed()) })
+		// ...and the tenant can neither lower nor remove it.
+		for _, value := range []string{"1", ""} {
+			err := annotate(ctx, mallory, value)
+			Expect(err).To(HaveOccurred(), "quorum %q", value)
+			Expect(err.Error()).To(ContainSubstring(refused))
+		}
+		// Its other changes to the Namespace object still go through, and keep the quorum.
+		n := &corev1.Namespace{}
+		Expect(mallory.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+		n.Annotations["example.com/owner"] = "mallory"
+		Expect(mallory.Update(ctx, n)).To(Succeed())
+		Expect(admin.Get(ctx, client.ObjectKey{Name: ns}, n)).To(Succeed())
+		Expect(n.Annotations).To(HaveKeyWithValue(v1alpha1.AnnotationApprovalQuorum, "2"))
+		Expect(annotate(ctx, admin, "3")).To(Succeed())
 	})
 
 	It("re-check a spec change but never the operator's metadata and status writes", func(ctx SpecContext) {

@@ -1,7 +1,7 @@
 // Package approvals holds the pure rules of policy approvals shared by the operator and the
-// kubectl plugin: which proposals count as approved, how an approved rule joins a sandbox's
-// policy (as the gateway merges an approved draft chunk), the namespace quorum, and the
-// gateway's superseded marker.
+// kubectl plugin: which proposals count as approved for display, how an approved rule joins
+// a sandbox's policy (as the gateway merges an approved draft chunk), the namespace quorum,
+// and the gateway's superseded marker.
 package approvals
 
 import (
@@ -15,7 +15,8 @@ import (
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 )
 
-// Rule is a network rule approved through a PolicyProposal.
+// Rule is a network rule approved on the gateway (a draft chunk; Proposal names its
+// PolicyProposal).
 type Rule struct {
 	// Name is the network policy key the rule was proposed under.
 	Name string
@@ -25,12 +26,15 @@ type Rule struct {
 	Proposal string
 }
 
-// Approved returns the rules of sandbox's proposals that the gateway approved, sorted by
-// proposal name so the result does not depend on list order. A proposal counts when its
-// gateway status is Approved, or while the operator is sending its approval (status.inFlight,
-// recorded before the call, so a sandbox resync racing the call does not push the policy
-// without the rule); its spec decision does not matter otherwise (an approval made outside
-// Kubernetes is effective all the same, and an undo removes the rule on the gateway first).
+// Approved returns the rules of sandbox's proposals whose status says the gateway approved
+// them, sorted by proposal name so the result does not depend on list order. It is for
+// display only (the kubectl plugin's namespace-local view and export): it reads
+// PolicyProposal status, which tenants can write, so it must never feed a policy pushed to a
+// gateway; the operator merges the gateway's approved draft chunks instead. A proposal
+// counts when its gateway status is Approved, or while the operator is sending its approval
+// (status.inFlight, with spec.rule when set); its spec decision does not matter otherwise
+// (an approval made outside Kubernetes is effective all the same, and an undo removes the
+// rule on the gateway first).
 func Approved(proposals []v1alpha1.PolicyProposal, sandbox string) []Rule {
 	var out []Rule
 	for i := range proposals {

@@ -144,7 +144,7 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		obs.Failure = failed(v1alpha1.ReasonDependencyNotReady, fmt.Sprintf("GatewayConnection %q: %v", refs.Connection, err), retryDependency)
 		return r.transitional()
 	}
-	desired, f := r.desiredSpec(ctx, sb, obs, gw.Providers, refs.Connection)
+	desired, policySpec, f := r.desiredSpec(ctx, sb, obs, gw.Providers, refs.Connection)
 	if f != nil {
 		obs.Failure = f
 		return r.transitional()
@@ -171,12 +171,13 @@ func (r *SandboxReconciler) observeAndAct(ctx context.Context, sb *v1alpha1.Sand
 		obs.Recreating = r.recreates.pending(sb.UID, obs.ID) || readyReason(sb.Status.Conditions) == v1alpha1.ReasonRecreating
 		return r.transitional()
 	}
-	return r.update(ctx, gw, sb, refs, desired, cur, obs)
+	return r.update(ctx, gw, sb, refs, desired, policySpec, cur, obs)
 }
 
 // update recreates the sandbox, or attaches and detaches providers and pushes the policy in
-// place.
-func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec, cur *openshellv1.Sandbox, obs *sandboxObservation) time.Duration {
+// place, with the gateway's approved rules merged into policySpec (the spec's policy).
+func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alpha1.Sandbox, refs sandboxRefs, desired *openshellv1.SandboxSpec,
+	policySpec *v1alpha1.SandboxPolicySpec, cur *openshellv1.Sandbox, obs *sandboxObservation) time.Duration {
 	if newer := stampedGeneration(cur); newer > sb.Generation {
 		// Leader election does not fence a paused process: a former leader resuming with a
 		// stale cache must not undo what the current one wrote for a newer generation.
@@ -231,7 +232,14 @@ func (r *SandboxReconciler) update(ctx context.Context, gw gatewayAPI, sb *v1alp
 	}
 	obs.Sandbox = cur
 	obs.ProvidersAttached = true
-	if err := r.syncPolicy(ctx, gw.Policies, sb, refs, desired.GetPolicy(), cur, obs); err != nil {
+	// Only here: the gateway sandbox is this Sandbox's (owned, not newer), so its approved
+	// chunks are this Sandbox's approvals.
+	policy, f := r.withApprovedRules(ctx, gw.Approvals, sb, refs, policySpec, desired.GetPolicy(), obs)
+	if f != nil {
+		obs.Failure = f
+		return 0
+	}
+	if err := r.syncPolicy(ctx, gw.Policies, sb, refs, policy, cur, obs); err != nil {
 		obs.Failure = gatewayFailure("policy", err)
 		if errors.Is(err, errGlobalPolicyActive) {
 			// Retrying sooner would only repeat a refused write.
@@ -366,8 +374,10 @@ func (r *SandboxReconciler) syncPolicy(ctx context.Context, gw policyGateway, sb
 	return nil
 }
 
-// desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady.
-func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation, gwProviders providerGateway, connection string) (*openshellv1.SandboxSpec, *failure) {
+// desiredSpec resolves providers and the policy; unresolved ones are DependencyNotReady. It
+// also returns the spec's policy in the CRD's shape, into which update merges the approved
+// rules (the spec holds none of them: a new gateway sandbox has no approved chunks).
+func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbox, obs *sandboxObservation, gwProviders providerGateway, connection string) (*openshellv1.SandboxSpec, *v1alpha1.SandboxPolicySpec, *failure) {
 	providers := map[string]*v1alpha1.Provider{}
 	for _, n := range sb.Spec.Providers {
 		p := &v1alpha1.Provider{}
@@ -376,7 +386,7 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 			continue
 		}
 		if err != nil {
-			return nil, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading provider %q: %v", n, err), retryBackoff)
+			return nil, nil, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading provider %q: %v", n, err), retryBackoff)
 		}
 		providers[n] = p
 	}
@@ -389,7 +399,7 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		}
 		name, why, err := attachProvider(ctx, gwProviders, r.View, p, connection)
 		if err != nil {
-			return nil, gatewayFailure("get provider", err)
+			return nil, nil, gatewayFailure("get provider", err)
 		}
 		if why != "" {
 			notReady = append(notReady, n)
@@ -398,33 +408,32 @@ func (r *SandboxReconciler) desiredSpec(ctx context.Context, sb *v1alpha1.Sandbo
 		names = append(names, name)
 	}
 	if len(notReady) > 0 {
-		return nil, failed(v1alpha1.ReasonDependencyNotReady, "providers not ready on the gateway: "+strings.Join(notReady, ", "), retryDependency)
+		return nil, nil, failed(v1alpha1.ReasonDependencyNotReady, "providers not ready on the gateway: "+strings.Join(notReady, ", "), retryDependency)
 	}
 	policySpec := sb.Spec.Policy
 	if sb.Spec.PolicyRef != nil {
 		sp := &v1alpha1.SandboxPolicy{}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: sb.Namespace, Name: sb.Spec.PolicyRef.Name}, sp); err != nil {
 			if apierrors.IsNotFound(err) {
-				return nil, failed(v1alpha1.ReasonDependencyNotReady,
+				return nil, nil, failed(v1alpha1.ReasonDependencyNotReady,
 					fmt.Sprintf("SandboxPolicy %q not found; a running sandbox keeps its last policy", sb.Spec.PolicyRef.Name), retryDependency)
 			}
-			return nil, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading SandboxPolicy %q: %v", sb.Spec.PolicyRef.Name, err), retryBackoff)
+			return nil, nil, failed(v1alpha1.ReasonProgressing, fmt.Sprintf("reading SandboxPolicy %q: %v", sb.Spec.PolicyRef.Name, err), retryBackoff)
 		}
 		policySpec = &sp.Spec
 	}
-	policySpec, f := r.withApprovedRules(ctx, sb, policySpec, obs)
-	if f != nil {
-		return nil, f
+	if f := r.listProposals(ctx, sb, obs); f != nil {
+		return nil, nil, f
 	}
 	policy, err := sandboxPolicyToGateway(policySpec)
 	if err != nil {
-		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
+		return nil, nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
 	}
 	spec, err := sandboxDesiredSpec(sb, names, policy)
 	if err != nil {
-		return nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
+		return nil, nil, failed(v1alpha1.ReasonInvalidSpec, "desired spec: "+err.Error(), retryOnChange)
 	}
-	return spec, nil
+	return spec, policySpec, nil
 }
 
 // finalize deletes the gateway sandbox (policy Delete) and releases the finalizer only

@@ -38,6 +38,9 @@ type PolicyProposalReconciler struct {
 	Retry time.Duration
 	// Pokes carries proposals whose chunk may have changed (from the draft discovery).
 	Pokes <-chan event.GenericEvent
+	// View is the observation loops' view of the gateway sandboxes, read for the ownership
+	// check before GetSandbox (nil: GetSandbox every time).
+	View sandboxView
 }
 
 // +kubebuilder:rbac:groups=openshell.dev,resources=policyproposals,verbs=get;list;watch;create;update;patch;delete
@@ -85,7 +88,15 @@ func (r *PolicyProposalReconciler) sync(ctx context.Context, p *v1alpha1.PolicyP
 	if err != nil {
 		return fail(connectionFailure(fmt.Errorf("GatewayConnection %q: %w", connection, err)))
 	}
-	name := GatewayName(sb.Namespace, sb.Name)
+	name, f := draftSandbox(ctx, r.View, gw, connection, sb)
+	if f != nil {
+		st := fail(f)
+		if f.Retry == retryOnChange {
+			// Another resource's gateway sandbox holds the name; it may go away.
+			st.RequeueAfter = r.retry()
+		}
+		return st
+	}
 	chunk, err := findChunk(ctx, gw.Approvals, name, p.Spec.ChunkID)
 	if err != nil {
 		return failCall("get draft policy", err)
@@ -106,6 +117,43 @@ func (r *PolicyProposalReconciler) sync(ctx context.Context, p *v1alpha1.PolicyP
 		return *st
 	}
 	return step{outcome: proposalOutcome(p, quorum)}
+}
+
+func (r *PolicyProposalReconciler) retry() time.Duration {
+	if r.Retry > 0 {
+		return r.Retry
+	}
+	return defaultDependencyInterval
+}
+
+// draftSandbox is the gateway sandbox of sb whose draft chunks may be read and decided: the
+// one of its derived name, confirmed to be sb's own (OwnedBy: namespace, name and UID) from
+// the observation view when it holds the sandbox, otherwise with GetSandbox. Gateway names are
+// truncated and hashed, so another resource's sandbox may hold the name (a collision, or an
+// orphan left in a reused namespace): its chunks are another tenant's, so nothing names it.
+// Both the draft discovery and the PolicyProposal controller check with this before any
+// draft or approval call. The messages name sb only.
+func draftSandbox(ctx context.Context, view sandboxView, gw gatewayAPI, connection string, sb *v1alpha1.Sandbox) (string, *failure) {
+	name := GatewayName(sb.Namespace, sb.Name)
+	var cur *openshellv1.Sandbox
+	if view != nil {
+		cur, _ = view.Lookup(connection, name)
+	}
+	if cur == nil {
+		got, err := gw.Sandboxes.Get(ctx, name)
+		switch {
+		case gateway.IsNotFound(err):
+			return name, failed(v1alpha1.ReasonDependencyNotReady, fmt.Sprintf("Sandbox %q has no gateway sandbox yet", sb.Name), retryDependency)
+		case err != nil:
+			return name, gatewayFailure("get sandbox", err)
+		}
+		cur = got
+	}
+	if !OwnedBy(cur.GetMetadata().GetLabels(), sb) {
+		return name, failed(v1alpha1.ReasonConflict,
+			fmt.Sprintf("the gateway sandbox of Sandbox %q is not owned by it; its draft policy is left untouched", sb.Name), retryOnChange)
+	}
+	return name, nil
 }
 
 // recordSeen records the decision as carried out when the gateway already shows it (after a

@@ -91,10 +91,22 @@ func (f *fakeApprovals) Clear(context.Context, string) (uint32, error) {
 	return 0, errors.New("not used")
 }
 
-// approvalsConnections is a registry with one gateway having only approvals.
-type approvalsConnections struct{ a *fakeApprovals }
+// approvalsConnections is a registry with one gateway having approvals and the gateway
+// sandboxes of owners, owned by them (the draft and approval calls need one).
+type approvalsConnections struct {
+	a      *fakeApprovals
+	owners []*v1alpha1.Sandbox
+}
 
-func (c approvalsConnections) Get(string) (gatewayAPI, error) { return gatewayAPI{Approvals: c.a}, nil }
+func (c approvalsConnections) Get(string) (gatewayAPI, error) {
+	g := newFakeGateway()
+	for _, sb := range c.owners {
+		putOwnedGatewaySandbox(g, sb)
+	}
+	api := g.api()
+	api.Approvals = c.a
+	return api, nil
+}
 
 func TestPolicyProposalBranches(t *testing.T) {
 	rule := &sandboxv1.NetworkPolicyRule{Endpoints: []*sandboxv1.NetworkEndpoint{{Host: "api.github.com", Port: 443}}}
@@ -212,7 +224,7 @@ func TestPolicyProposalBranches(t *testing.T) {
 			c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(objs...).
 				WithStatusSubresource(&v1alpha1.PolicyProposal{}).Build()
 			ev := &eventLog{}
-			r := &PolicyProposalReconciler{Client: c, Gateways: approvalsConnections{fa}, Recorder: ev}
+			r := &PolicyProposalReconciler{Client: c, Gateways: approvalsConnections{a: fa, owners: []*v1alpha1.Sandbox{sb}}, Recorder: ev}
 			k := newKernel(c, kindPolicyProposal, func() *v1alpha1.PolicyProposal { return &v1alpha1.PolicyProposal{} },
 				kindSteps[*v1alpha1.PolicyProposal](r), ev, false, Backoff{}, time.Second)
 			got, _ := reconcileOnce(t, k, keyOf(tt.p))
@@ -243,14 +255,18 @@ func TestPollModeDraftReadsKeepTheBudget(t *testing.T) {
 			Spec: v1alpha1.SandboxSpec{GatewayRef: v1alpha1.GatewayReference{Name: gateway}}, Status: v1alpha1.SandboxStatus{SandboxID: "id-" + name}}
 	}
 	var objs []client.Object
+	var owners []*v1alpha1.Sandbox
 	for i := range 4 {
-		objs = append(objs, sandbox(fmt.Sprintf("a%d", i), "gw-a"))
+		owners = append(owners, sandbox(fmt.Sprintf("a%d", i), "gw-a"))
 	}
-	objs = append(objs, sandbox("b0", "gw-b"))
+	owners = append(owners, sandbox("b0", "gw-b"))
+	for _, sb := range owners {
+		objs = append(objs, sb)
+	}
 	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(objs...).Build()
 	// A budget of 2 reads a minute and a 1-minute resync: up to 2 sandboxes per gateway are
 	// re-read every minute, 4 every 2 minutes.
-	r := &PolicyDraftReconciler{Client: c, Gateways: approvalsConnections{a: &fakeApprovals{}}, Resync: time.Minute, ReadsPerMinute: 2}
+	r := &PolicyDraftReconciler{Client: c, Gateways: approvalsConnections{a: &fakeApprovals{}, owners: owners}, Resync: time.Minute, ReadsPerMinute: 2}
 	reconcile := func(name string) time.Duration {
 		t.Helper()
 		res, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "team", Name: name}})

@@ -51,6 +51,9 @@ type PolicyDraftReconciler struct {
 	ReadsPerMinute int
 	// Pokes receives the proposals to reconcile again.
 	Pokes chan<- event.GenericEvent
+	// View is the observation loops' view of the gateway sandboxes, read for the ownership
+	// check before GetSandbox (nil: GetSandbox every time).
+	View sandboxView
 
 	mu sync.Mutex
 	// seen is what each sandbox's last look found, so unchanged drafts poke nothing.
@@ -109,18 +112,33 @@ func (r *PolicyDraftReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	// does for the Sandbox: a namespace the connection refuses gets no call naming its objects.
 	if f := admit(ctx, r.Client, sb, gatewayUse{Connection: connection}); f != nil {
 		log.V(1).Info("namespace not admitted; no draft discovery", "reason", f.Reason, "message", f.Message)
-		if f.Retry == retryBackoff || r.Drafts == nil {
-			// A failed read, or poll mode (no observation loop reports the sandbox once the
-			// namespace is admitted): look again later.
+		if f.Retry == retryBackoff {
 			return ctrl.Result{RequeueAfter: r.resync()}, nil
 		}
-		return ctrl.Result{}, nil
+		return r.later(), nil
 	}
 	gw, err := r.Gateways.Get(connection)
 	if err != nil {
 		return ctrl.Result{RequeueAfter: r.resync()}, nil
 	}
-	name := GatewayName(sb.Namespace, sb.Name)
+	name, f := draftSandbox(ctx, r.View, gw, connection, sb)
+	switch {
+	case f != nil && f.Reason == v1alpha1.ReasonConflict:
+		// Another resource's gateway sandbox holds the name: this Sandbox has no chunks, and
+		// proposals mirroring that sandbox's would show another tenant's.
+		log.Info("the gateway sandbox is not owned by the Sandbox; no draft call", "message", f.Message)
+		r.forget(req.NamespacedName)
+		if err := r.deleteProposals(ctx, sb.Namespace, sb.Name, nil); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.recordPending(ctx, sb.Namespace); err != nil {
+			return ctrl.Result{}, err
+		}
+		return r.later(), nil
+	case f != nil:
+		log.V(1).Info("the gateway sandbox is not confirmed; the next observation retries", "message", f.Message)
+		return ctrl.Result{RequeueAfter: r.resync()}, nil
+	}
 	if _, ok := sb.Annotations[v1alpha1.AnnotationClearProposals]; ok {
 		if err := r.clear(ctx, gw.Approvals, name, sb); err != nil {
 			log.Info("clearing draft chunks failed; retrying", "error", err.Error())
@@ -166,6 +184,15 @@ func (r *PolicyDraftReconciler) pollInterval(connection string) time.Duration {
 	n := r.perGateway[connection]
 	r.mu.Unlock()
 	return ObserverOptions{DraftResync: r.resync(), DraftReadsPerMinute: r.ReadsPerMinute}.draftSweepInterval(n)
+}
+
+// later is the next look at a sandbox the discovery may not read now: in poll mode after the
+// resync; in watch mode none (the observation loop reports the sandbox once it is its own).
+func (r *PolicyDraftReconciler) later() ctrl.Result {
+	if r.Drafts == nil {
+		return ctrl.Result{RequeueAfter: r.resync()}
+	}
+	return ctrl.Result{}
 }
 
 func (r *PolicyDraftReconciler) resync() time.Duration {

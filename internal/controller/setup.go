@@ -139,11 +139,17 @@ func controllers(mgr ctrl.Manager, opts Options, conns *Connections, observers *
 	pokes := make(chan event.GenericEvent, 1024)
 	drafts := &PolicyDraftReconciler{Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"),
 		Resync: opts.Resync, ReadsPerMinute: opts.Observer.DraftReadsPerMinute, Pokes: pokes}
+	proposals := &PolicyProposalReconciler{
+		Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"), Backoff: opts.Backoff,
+		Retry: opts.Retry, Pokes: pokes,
+	}
 	if observers != nil {
 		// Assigned only when non-nil: a nil *Observers in an interface would not be nil.
 		pr.Observed, pr.DriftEvents = observers, observers.ProviderEvents()
 		sr.View, sr.ViewEvents = observers, observers.Events()
-		drafts.Drafts = observers.DraftEvents()
+		// The draft and approval calls confirm the gateway sandbox's owner from the view.
+		drafts.Drafts, drafts.View = observers.DraftEvents(), observers
+		proposals.View = observers
 	}
 	return []namedController{
 		{"GatewayConnection controller", gc},
@@ -152,10 +158,7 @@ func controllers(mgr ctrl.Manager, opts Options, conns *Connections, observers *
 		{"SandboxPolicy controller", &SandboxPolicyReconciler{
 			Client: mgr.GetClient(), Recorder: recorder("sandboxpolicy-controller"), Backoff: opts.Backoff,
 		}},
-		{"PolicyProposal controller", &PolicyProposalReconciler{
-			Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("policyproposal-controller"), Backoff: opts.Backoff,
-			Retry: opts.Retry, Pokes: pokes,
-		}},
+		{"PolicyProposal controller", proposals},
 		{"PolicyProposal discovery", drafts},
 		{"InferenceRoute controller", &InferenceRouteReconciler{
 			Client: mgr.GetClient(), Gateways: conns, Recorder: recorder("inferenceroute-controller"),

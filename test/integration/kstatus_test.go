@@ -14,12 +14,22 @@ import (
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
 )
 
-// kstatusOf computes what Flux (and `kubectl wait`-style tooling built on kstatus) sees.
+// notReconciled is what kstatusOf returns for an object the operator has not written a status
+// for yet. kstatus reads an object without conditions or observedGeneration as Current, so a
+// spec that waited for Current on a new object could go on before the operator had seen it
+// (and edit it before its first reconcile).
+const notReconciled kstatus.Status = "NotReconciledYet"
+
+// kstatusOf computes what Flux (and `kubectl wait`-style tooling built on kstatus) sees, once
+// the operator has written the object's status.
 func kstatusOf(obj client.Object) func(g Gomega) kstatus.Status {
 	return func(g Gomega) kstatus.Status {
 		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
 		raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 		g.Expect(err).NotTo(HaveOccurred())
+		if conds, _, _ := unstructured.NestedSlice(raw, "status", "conditions"); len(conds) == 0 {
+			return notReconciled
+		}
 		res, err := kstatus.Compute(&unstructured.Unstructured{Object: raw})
 		g.Expect(err).NotTo(HaveOccurred())
 		return res.Status

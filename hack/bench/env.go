@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
@@ -25,6 +28,27 @@ type benchEnv struct {
 	c         client.WithWatch
 	pprofAddr string
 	work      string
+}
+
+// client returns a client of the bench's on a connection of its own: client-go shares one
+// HTTP/2 connection between clients of the same TLS config, and a watch of a burst's events
+// on it delays every other call and watch event on it, so each tenant (each namespace's
+// owner) and each floor gets its own, as separate users would have.
+func (b *benchEnv) client() (client.WithWatch, error) {
+	cfg := ownConnection(b.env.Config)
+	cfg.QPS, cfg.Burst = 500, 1000
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = v1alpha1.AddToScheme(scheme)
+	return client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+}
+
+// ownConnection copies cfg so that clients built from it do not share client-go's cached
+// transport (a config with a Proxy function is never cached).
+func ownConnection(cfg *rest.Config) *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.Proxy = func(*http.Request) (*url.URL, error) { return nil, nil }
+	return c
 }
 
 func startBench(ctx context.Context, root string, bins devenv.Binaries, assets, mode string, extra []string, delay time.Duration, namespaces ...string) (_ *benchEnv, err error) {
@@ -49,12 +73,7 @@ func startBench(ctx context.Context, root string, bins devenv.Binaries, assets, 
 	if err != nil {
 		return nil, err
 	}
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1alpha1.AddToScheme(scheme)
-	cfg := *b.env.Config
-	cfg.QPS, cfg.Burst = 500, 1000
-	if b.c, err = client.NewWithWatch(&cfg, client.Options{Scheme: scheme}); err != nil {
+	if b.c, err = b.client(); err != nil {
 		return nil, err
 	}
 	gc := &v1alpha1.GatewayConnection{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: v1alpha1.GatewayConnectionSpec{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -57,37 +56,23 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		return f, err
 	}
 	defer b.stop()
-	fl, err := startFloor(ctx, b.env.Config, "floor", "Floor", "")
+	floors, err := startFloors(ctx, b.env.Config, root)
 	if err != nil {
 		return f, err
 	}
-	sfl, err := startFloor(ctx, b.env.Config, "sandbox-floor", "SandboxFloor", filepath.Join(root, "config/crd/bases/openshell.dev_sandboxes.yaml"))
+	// The singles' owner is another user than the burst's: its own client and connection.
+	oc, err := b.client()
 	if err != nil {
 		return f, err
 	}
-	floors := []*floor{fl, sfl}
+	clients := map[string]client.WithWatch{"bulk": b.c, "other": oc}
 	t := &tracker{created: map[string]time.Time{}, ready: map[string]time.Time{}}
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	// One watch per namespace, as the singles' owner would watch theirs: in one watch of
-	// both, each single's Ready would queue behind the burst's events, and the bench would
-	// measure its own decoding of the burst.
-	followed := make(chan error, 2)
-	for _, ns := range []string{"bulk", "other"} {
-		go func() { followed <- t.follow(watchCtx, b.c, ns) }()
-	}
-	defer func() {
-		stopWatch()
-		for range 2 {
-			if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
-				fmt.Fprintf(os.Stderr, "bench: follow sandboxes: %v\n", err)
-			}
-		}
-	}()
+	defer t.followEach(ctx, clients)()
 	single := func(name string) error {
 		sb := &v1alpha1.Sandbox{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: name}, Spec: v1alpha1.SandboxSpec{
 			Image: "busybox", UpdateStrategy: v1alpha1.UpdateStrategyRecreate, DeletionPolicy: v1alpha1.DeletionPolicyDelete,
 		}}
-		if err := b.c.Create(ctx, sb); err != nil {
+		if err := oc.Create(ctx, sb); err != nil {
 			return err
 		}
 		t.mu.Lock()
@@ -106,7 +91,7 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 		f.Idle = append(f.Idle, t.lag(name, delay))
 	}
 	// The sandbox floor's probes carry a Ready single's spec and status.
-	if err := sfl.carry(ctx, b.c, client.ObjectKey{Namespace: "other", Name: "idle-0"}); err != nil {
+	if err := floors[1].carry(ctx, b.c, client.ObjectKey{Namespace: "other", Name: "idle-0"}); err != nil {
 		return f, err
 	}
 	idle, err := probeEach(ctx, timeout, "idle", floors)
@@ -157,6 +142,26 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	}
 	f.IdleSplit, f.BusySplit = t.splits("idle", gw, delay), t.splits("busy", gw, delay)
 	return f, nil
+}
+
+// followEach follows each namespace of clients with its client, and returns the function that
+// stops following. One watch per namespace, as each namespace's owner would watch its own: in
+// one watch of both, each single's Ready would queue behind the burst's events, and the bench
+// would measure its own decoding of the burst.
+func (t *tracker) followEach(ctx context.Context, clients map[string]client.WithWatch) (stop func()) {
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	followed := make(chan error, len(clients))
+	for ns, c := range clients {
+		go func() { followed <- t.follow(watchCtx, c, ns) }()
+	}
+	return func() {
+		stopWatch()
+		for range clients {
+			if err := <-followed; err != nil && !errors.Is(err, context.Canceled) {
+				fmt.Fprintf(os.Stderr, "bench: follow sandboxes: %v\n", err)
+			}
+		}
+	}
 }
 
 // splits divides the lags of the singles prefix-0 … at the gateway READY times gw.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +55,7 @@ type floor struct {
 func startFloor(ctx context.Context, cfg *rest.Config, ns, kind, sandboxCRD string) (*floor, error) {
 	scheme := runtime.NewScheme()
 	_ = apiextensionsv1.AddToScheme(scheme)
-	fcfg := rest.CopyConfig(cfg)
+	fcfg := ownConnection(cfg)
 	fcfg.QPS = -1
 	c, err := client.NewWithWatch(fcfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -217,6 +218,20 @@ func (f *floor) lag(ctx context.Context, timeout time.Duration, name string) (ti
 		return 0, fmt.Errorf("floor %s: %w", name, err)
 	}
 	return lag, nil
+}
+
+// startFloors starts the fairness row's two floors: a schemaless Floor in namespace "floor"
+// and a SandboxFloor with the Sandbox CRD's schema (under root) in "sandbox-floor".
+func startFloors(ctx context.Context, cfg *rest.Config, root string) ([]*floor, error) {
+	fl, err := startFloor(ctx, cfg, "floor", "Floor", "")
+	if err != nil {
+		return nil, err
+	}
+	sfl, err := startFloor(ctx, cfg, "sandbox-floor", "SandboxFloor", filepath.Join(root, "config/crd/bases/openshell.dev_sandboxes.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	return []*floor{fl, sfl}, nil
 }
 
 // carry makes each probe carry the spec and status of the Sandbox at key.

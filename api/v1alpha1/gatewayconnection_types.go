@@ -213,7 +213,10 @@ type GatewayConnection struct {
 	// Spec is the desired connection.
 	Spec GatewayConnectionSpec `json:"spec"`
 	// Status is the observed state of the gateway.
+	// Until the operator's first write it reads {observedGeneration: 0}, so kstatus (Flux) and
+	// Argo CD read a new object as not yet observed, never as Current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status GatewayConnectionStatus `json:"status,omitempty"`
 }
 

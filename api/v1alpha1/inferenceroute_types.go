@@ -62,7 +62,10 @@ type InferenceRoute struct {
 	// Spec is the desired route.
 	Spec InferenceRouteSpec `json:"spec"`
 	// Status is the observed route.
+	// Until the operator's first write it reads {observedGeneration: 0}, so kstatus (Flux) and
+	// Argo CD read a new object as not yet observed, never as Current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status InferenceRouteStatus `json:"status,omitempty"`
 }
 

@@ -218,7 +218,10 @@ type PolicyProposal struct {
 	// Spec is the reviewer's decision.
 	Spec PolicyProposalSpec `json:"spec"`
 	// Status mirrors the gateway's chunk.
+	// Until the operator's first write it reads {observedGeneration: 0}, so kstatus (Flux) and
+	// Argo CD read a new object as not yet observed, never as Current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status PolicyProposalStatus `json:"status,omitempty"`
 }
 

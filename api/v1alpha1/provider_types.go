@@ -87,7 +87,10 @@ type Provider struct {
 	// Spec is the desired provider.
 	Spec ProviderSpec `json:"spec"`
 	// Status is the observed provider.
+	// Until the operator's first write it reads {observedGeneration: 0}, so kstatus (Flux) and
+	// Argo CD read a new object as not yet observed, never as Current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status ProviderStatus `json:"status,omitempty"`
 }
 

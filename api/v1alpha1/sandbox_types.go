@@ -210,7 +210,10 @@ type Sandbox struct {
 	// Spec is the desired sandbox.
 	Spec SandboxSpec `json:"spec,omitempty"`
 	// Status is the observed sandbox.
+	// Until the operator's first write it reads {observedGeneration: 0}, so kstatus (Flux) and
+	// Argo CD read a new object as not yet observed, never as Current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status SandboxStatus `json:"status,omitempty"`
 }
 

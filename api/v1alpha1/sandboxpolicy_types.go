@@ -294,7 +294,10 @@ type SandboxPolicy struct {
 	// Spec is the policy document.
 	Spec SandboxPolicySpec `json:"spec"`
 	// Status is the observed state.
+	// Until the operator's first write it reads {observedGeneration: 0}, so kstatus (Flux) and
+	// Argo CD read a new object as not yet observed, never as Current.
 	// +optional
+	// +kubebuilder:default={observedGeneration: 0}
 	Status SandboxPolicyStatus `json:"status,omitempty"`
 }
 

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	kstatus "github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -268,6 +269,28 @@ var _ = Describe("apply-time validation", func() {
 		Entry("proposal rejected back to pending", "PolicyProposal", validProposal+"\ndecision: Rejected\nreason: unwanted", "decision: Pending", "spec", "a rejected proposal cannot go back to Pending"),
 		Entry("proposal rule of an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved\nrule: {endpoints: [{host: api.example.com, port: 443}]}", "rule: {endpoints: [{host: api.example.com, port: 8443}]}", "spec", "the rule of an approved proposal cannot change"),
 		Entry("proposal rule added to an approved proposal", "PolicyProposal", validProposal+"\ndecision: Approved", "rule: {endpoints: [{host: api.example.com, port: 443}]}", "spec", "the rule of an approved proposal cannot change"),
+	)
+
+	// No operator runs in this suite: what kstatus (Flux) and a GET read of an object nobody has
+	// reconciled yet. Without the status default kstatus would read each as Current.
+	DescribeTable("reads a new object as not yet observed",
+		func(kind, spec string) {
+			obj := object(kind, spec)
+			Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(obj.GroupVersionKind())
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), got)).To(Succeed())
+			Expect(got.Object).To(HaveKeyWithValue("status", map[string]any{"observedGeneration": int64(0)}))
+			res, err := kstatus.Compute(got)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(res.Status).To(Equal(kstatus.InProgressStatus), res.Message)
+		},
+		Entry("Sandbox", "Sandbox", "image: busybox"),
+		Entry("SandboxPolicy", "SandboxPolicy", "{}"),
+		Entry("Provider", "Provider", validProvider),
+		Entry("InferenceRoute", "InferenceRoute", validRoute),
+		Entry("PolicyProposal", "PolicyProposal", validProposal),
+		Entry("GatewayConnection", "GatewayConnection", validGateway),
 	)
 
 	It("defaults gatewayRef, updateStrategy and deletionPolicy", func() {

@@ -94,7 +94,7 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	if err := floors[1].carry(ctx, b.c, client.ObjectKey{Namespace: "other", Name: "idle-0"}); err != nil {
 		return f, err
 	}
-	idle, err := probeEach(ctx, timeout, "idle", floors)
+	idle, err := eachFloor(floors, func(f *floor) ([]time.Duration, error) { return f.probeEach(ctx, timeout, "idle", fairSingles) })
 	if err != nil {
 		return f, err
 	}
@@ -130,7 +130,7 @@ func fairness(ctx context.Context, root string, bins devenv.Binaries, assets, mo
 	for i := range fairSingles {
 		f.Busy = append(f.Busy, t.lag(fmt.Sprintf("busy-%d", i), delay))
 	}
-	busy, err := lagsOf(ctx, timeout, "busy", floors)
+	busy, err := eachFloor(floors, func(f *floor) ([]time.Duration, error) { return f.lags(ctx, timeout, "busy", fairSingles) })
 	if err != nil {
 		return f, err
 	}

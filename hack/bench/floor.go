@@ -249,24 +249,11 @@ func (f *floor) carry(ctx context.Context, c client.Client, key client.ObjectKey
 	return nil
 }
 
-// probeEach runs fairSingles probes of each floor in turn, as floor.probeEach does.
-func probeEach(ctx context.Context, timeout time.Duration, prefix string, floors []*floor) ([][]time.Duration, error) {
+// eachFloor returns what of runs for each floor, in order.
+func eachFloor(floors []*floor, of func(*floor) ([]time.Duration, error)) ([][]time.Duration, error) {
 	var out [][]time.Duration
 	for _, f := range floors {
-		lags, err := f.probeEach(ctx, timeout, prefix, fairSingles)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, lags)
-	}
-	return out, nil
-}
-
-// lagsOf returns each floor's lags of the probes prefix-0 … prefix-(fairSingles-1).
-func lagsOf(ctx context.Context, timeout time.Duration, prefix string, floors []*floor) ([][]time.Duration, error) {
-	var out [][]time.Duration
-	for _, f := range floors {
-		lags, err := f.lags(ctx, timeout, prefix, fairSingles)
+		lags, err := of(f)
 		if err != nil {
 			return nil, err
 		}

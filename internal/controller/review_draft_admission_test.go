@@ -67,10 +67,11 @@ func (f *recordingApprovals) calls() []string {
 	return append([]string(nil), f.named...)
 }
 
-// reviewConnections is one gateway: the fake's sandboxes with recorded approvals.
+// reviewConnections is one gateway: the fake's sandboxes with the given approvals (recorded
+// ones, or drafts).
 type reviewConnections struct {
 	g *fakeGateway
-	a *recordingApprovals
+	a approvalsGateway
 }
 
 func (c reviewConnections) Get(string) (gatewayAPI, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -14,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/openshell-operator/openshell-operator/api/v1alpha1"
-	openshellv1 "github.com/openshell-operator/openshell-operator/gen/openshell/v1"
 )
 
 // TestDraftDiscoveryRequiresTheSandboxsGatewaySandbox: the draft discovery reads and clears
@@ -85,19 +83,7 @@ func TestDraftDiscoveryRequiresTheSandboxsGatewaySandbox(t *testing.T) {
 // Sandbox is Conflict, and the draft discovery reads nothing of the victim's gateway sandbox:
 // no proposal, no event naming the victim's hosts or binaries.
 func TestGatewayNameCollisionDiscoversNothing(t *testing.T) {
-	victim, att, gwName := collidingSandboxes(t)
-	g := newFakeGateway()
-	foreignGatewaySandbox(g, gwName, victim)
-	fa := &recordingApprovals{fakeApprovals: fakeApprovals{chunks: map[string]*openshellv1.PolicyChunk{"c1": victimChunk()}}}
-	conns := reviewConnections{g: g, a: fa}
-	c := fake.NewClientBuilder().WithScheme(unitScheme(t)).WithObjects(att, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team"}}).
-		WithStatusSubresource(&v1alpha1.PolicyProposal{}, &v1alpha1.Sandbox{}).Build()
-	ev := &eventLog{}
-	sr := &SandboxReconciler{Client: c, Gateways: conns, Recorder: ev, Transitional: unitTransitional, Resync: time.Minute, View: pollView{}}
-	sk := newKernel(c, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](sr), ev, true, Backoff{}, sr.transitional())
-	if got, _ := reconcileOnce(t, sk, keyOf(att)); readyReason(got.Status.Conditions) != v1alpha1.ReasonConflict {
-		t.Fatalf("attacker Sandbox: %v, want Conflict", conditionsOf(got.Status.Conditions))
-	}
+	c, conns, fa, ev, att := collisionAttack(t)
 	d := &PolicyDraftReconciler{Client: c, Gateways: conns, Recorder: ev}
 	if _, err := d.Reconcile(context.Background(), ctrl.Request{NamespacedName: keyOf(att)}); err != nil {
 		t.Fatal(err)

@@ -202,10 +202,11 @@ func collidingSandboxes(t *testing.T) (victim, attacker *v1alpha1.Sandbox, gwNam
 	return victim, attacker, gwName
 }
 
-// TestGatewayNameCollisionDecidesNothing: with colliding gateway names the attacker's Sandbox
-// is Conflict, as the Sandbox kind always said, and a proposal the attacker makes for the
-// victim's chunk neither mirrors nor approves it.
-func TestGatewayNameCollisionDecidesNothing(t *testing.T) {
+// collisionAttack is the attacker's side of a gateway-name collision: the victim's gateway
+// sandbox (one pending chunk) under the attacker's derived name, and the attacker's Sandbox,
+// already reconciled to Conflict.
+func collisionAttack(t *testing.T) (client.Client, reviewConnections, *recordingApprovals, *eventLog, *v1alpha1.Sandbox) {
+	t.Helper()
 	victim, att, gwName := collidingSandboxes(t)
 	g := newFakeGateway()
 	foreignGatewaySandbox(g, gwName, victim)
@@ -216,10 +217,17 @@ func TestGatewayNameCollisionDecidesNothing(t *testing.T) {
 	ev := &eventLog{}
 	sr := &SandboxReconciler{Client: c, Gateways: conns, Recorder: ev, Transitional: unitTransitional, Resync: time.Minute, View: pollView{}}
 	sk := newKernel(c, kindSandbox, func() *v1alpha1.Sandbox { return &v1alpha1.Sandbox{} }, kindSteps[*v1alpha1.Sandbox](sr), ev, true, Backoff{}, sr.transitional())
-	got, _ := reconcileOnce(t, sk, keyOf(att))
-	if readyReason(got.Status.Conditions) != v1alpha1.ReasonConflict {
+	if got, _ := reconcileOnce(t, sk, keyOf(att)); readyReason(got.Status.Conditions) != v1alpha1.ReasonConflict {
 		t.Fatalf("attacker Sandbox: %v, want Conflict", conditionsOf(got.Status.Conditions))
 	}
+	return c, conns, fa, ev, att
+}
+
+// TestGatewayNameCollisionDecidesNothing: with colliding gateway names the attacker's Sandbox
+// is Conflict, as the Sandbox kind always said, and a proposal the attacker makes for the
+// victim's chunk neither mirrors nor approves it.
+func TestGatewayNameCollisionDecidesNothing(t *testing.T) {
+	c, conns, fa, ev, att := collisionAttack(t)
 	p := &v1alpha1.PolicyProposal{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "tenant-made", Generation: 1},
 		Spec: v1alpha1.PolicyProposalSpec{SandboxRef: v1alpha1.LocalObjectReference{Name: att.Name}, ChunkID: "c1", Decision: v1alpha1.ProposalApproved,
 			Rule: &v1alpha1.NetworkPolicyRule{Endpoints: []v1alpha1.NetworkEndpoint{{Host: "exfil.attacker.example", Port: 443}}}}}

@@ -45,18 +45,6 @@ func (d *draftReads) GetDraft(ctx context.Context, sandbox, statusFilter string)
 	return out, nil
 }
 
-// gatewayWithDrafts is a registry with one fake gateway whose approvals are drafts.
-type gatewayWithDrafts struct {
-	g      *fakeGateway
-	drafts *draftReads
-}
-
-func (c gatewayWithDrafts) Get(string) (gatewayAPI, error) {
-	api := c.g.api()
-	api.Approvals = c.drafts
-	return api, nil
-}
-
 // pushedRules is the last pushed policy's network rules as "key=host:port,...", sorted.
 func pushedRules(revs []*openshellv1.SandboxPolicyRevision) []string {
 	if len(revs) == 0 {
@@ -168,7 +156,7 @@ func TestSandboxApprovedRulesComeFromTheGateway(t *testing.T) {
 					"github": {Endpoints: []v1alpha1.NetworkEndpoint{{Host: "api.github.com", Port: 443}}}}}
 			})
 			objs := append([]client.Object{sb}, tt.proposals...)
-			k, _ := sandboxKernel(fakeAPI(t, objs...), gatewayWithDrafts{g: g, drafts: drafts}, &eventLog{})
+			k, _ := sandboxKernel(fakeAPI(t, objs...), reviewConnections{g: g, a: drafts}, &eventLog{})
 			got, _ := reconcileOnce(t, k, keyOf(sb))
 			res := result{Reason: readyReason(got.Status.Conditions), Pushed: pushedRules(g.policies[name]),
 				Updates: g.calls["Policies.Update"], Reads: drafts.reads}

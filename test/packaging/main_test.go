@@ -187,6 +187,19 @@ func (r rendered) one(t *testing.T, kind string, into runtime.Object) {
 	decodeStrict(t, objs[0], into)
 }
 
+// decodeKnown decodes u strictly into its type of the scheme; a kind the scheme does not know
+// is an error, and false.
+func decodeKnown(t *testing.T, u *unstructured.Unstructured) bool {
+	t.Helper()
+	typed, err := scheme.New(u.GroupVersionKind())
+	if err != nil {
+		t.Errorf("%s %s: unexpected kind %v", u.GetKind(), u.GetName(), u.GroupVersionKind())
+		return false
+	}
+	decodeStrict(t, u, typed)
+	return true
+}
+
 // decodeStrict converts u into a typed object, failing on fields the type does not have (a
 // template typo would otherwise be dropped silently by the API server or kubectl).
 func decodeStrict(t *testing.T, u *unstructured.Unstructured, into any) {

@@ -119,9 +119,13 @@ func ParseGatewayConnectionSelector(s string) (labels.Selector, error) {
 // which are also cached in the cluster resource namespaces where connections' TLS Secrets and
 // global policies live. GatewayConnections are cluster-scoped and are cached cluster-wide,
 // filtered by the selector, so two instances with disjoint selectors never reconcile the same
-// connection (nor write the same status).
+// connection (nor write the same status). Every cached object drops its managedFields: the
+// operator never reads them, and they are most of a small object's size, which the cache
+// would otherwise hold, deep-copy on every read and marshal twice for every status patch.
+// (An update without managedFields keeps the stored ones: the API server treats their
+// absence as "not specified".)
 func CacheOptions(s Scope) cache.Options {
-	var opts cache.Options
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if s.GatewayConnectionSelector != nil && !s.GatewayConnectionSelector.Empty() {
 		opts.ByObject = map[client.Object]cache.ByObject{
 			&v1alpha1.GatewayConnection{}: {Label: s.GatewayConnectionSelector},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -127,6 +128,17 @@ func TestCacheOptions(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.wantByObjects, byObject(opts)); diff != "" {
 				t.Errorf("ByObject (-want +got):\n%s", diff)
+			}
+			obj := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "a", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
+			if opts.DefaultTransform == nil {
+				t.Fatal("DefaultTransform is nil, want one that strips managedFields")
+			}
+			out, err := opts.DefaultTransform(obj)
+			if err != nil {
+				t.Fatalf("DefaultTransform: %v", err)
+			}
+			if mf := out.(*corev1.ConfigMap).ManagedFields; mf != nil {
+				t.Errorf("cached object's managedFields = %v, want none", mf)
 			}
 		})
 	}
